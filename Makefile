@@ -1,0 +1,28 @@
+# Two commands a new user needs (see README):  `make demo`  and  `make test`.
+# Both create their own virtualenv in .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; on a GPU machine use e.g. TORCH_SPEC="torch==2.13.0" with your CUDA index.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup test lint demo clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
+	$(PY) -m pytest -n 2 --durations=15
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""CLI: `python -m dataset_builder build|pin`. Thin: parsing and printing only; logic lives in the modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_CACHE = Path.home() / ".cache" / "flyte-llama"
+
+DESCRIPTION = """\
+Build the Flyte Llama corpus: the pinned Flyte repos of the recipe (dataset_builder/corpus.yaml) →
+filtered, repo-split records → a folder that is exactly the Hub dataset repo (data/*.parquet,
+README.md dataset card, manifest.json). Files are read from git objects at the pinned commits."""
+
+EPILOG = """\
+examples:
+  python -m dataset_builder build --mirrors /work/mirrors --out out/corpus
+  python -m dataset_builder build --source flytekit=../flytekit --out out/corpus
+  python -m dataset_builder build --set filters.max_file_bytes=500000 --out out/corpus
+  python -m dataset_builder pin --mirrors /work/mirrors            # show what the refs point to now
+  python -m dataset_builder pin --write                            # write new SHAs into the recipe"""
+
+
+def _sources_arg(values: list[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, location = item.partition("=")
+        if not sep or not name or not location:
+            raise SystemExit(
+                f"error: --source {item!r}: expected NAME=PATH_OR_URL, e.g. flytekit=../flytekit"
+            )
+        out[name] = location
+    return out
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="recipe YAML (default: dataset_builder/corpus.yaml)")
+    p.add_argument(
+        "--mirrors",
+        type=Path,
+        help="read repos from local git dirs DIR/<name> or DIR/<name>.git (bare or not)",
+    )
+    p.add_argument(
+        "--source", action="append", default=[], metavar="NAME=PATH_OR_URL", help="override one repo's source"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. filters.max_file_bytes=500000 or repos.flytekit.commit=<sha>",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m dataset_builder",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = ap.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build the dataset folder", description=DESCRIPTION)
+    _add_common(build)
+    build.add_argument(
+        "--out", type=Path, default=Path("out/corpus"), help="output folder (default: out/corpus)"
+    )
+    build.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"partial clones (repos/) and prepared builds (datasets/) (default: {DEFAULT_CACHE})",
+    )
+    build.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pin = sub.add_parser("pin", help="resolve each repo's ref again; --write puts the SHAs into the recipe")
+    _add_common(pin)
+    pin.add_argument("--write", action="store_true", help="write the new SHAs into the config file")
+    return ap
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .export import export_dataset
+    from .hf_builder import build_dataset, make_builder
+    from .sources import resolve_sources
+    from .summary import print_summary
+
+    start = time.perf_counter()
+    cfg = load_config(args.config, args.set)
+    sources = resolve_sources(cfg, args.cache_dir, args.mirrors, _sources_arg(args.source))
+    builder = make_builder(cfg, sources, args.cache_dir / "datasets", progress=not args.no_progress)
+    dd, report = build_dataset(builder)
+    manifest = export_dataset(dd, report, cfg, args.out)
+    print_summary(manifest)
+    print(f"wrote {args.out} (config_sha256 {cfg.config_sha256[:12]}) in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    from .config import DEFAULT_CONFIG, load_config
+    from .pin import resolve_pins, write_pins
+
+    cfg = load_config(args.config, args.set)
+    pins = resolve_pins(cfg, args.mirrors, _sources_arg(args.source))
+    for repo in cfg.repos:
+        new = pins[repo.name]
+        state = "unchanged" if new == repo.commit else f"was {repo.commit[:12]}"
+        print(f"{repo.name:<24} {repo.ref:<12} {new}  {state}")
+    changed = sum(pins[r.name] != r.commit for r in cfg.repos)
+    if args.write:
+        path = args.config or DEFAULT_CONFIG
+        write_pins(path, pins)
+        print(f"wrote {changed} new pin(s) to {path}; bump `version` before publishing a new corpus")
+    elif changed:
+        print(f"{changed} pin(s) would change; run again with --write to update the config")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+    from .gitread import GitError
+    from .sources import SourceError
+
+    args = parser().parse_args(argv)
+    try:
+        return cmd_build(args) if args.command == "build" else cmd_pin(args)
+    except (ConfigError, SourceError, GitError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""The corpus recipe: typed dataclasses loaded from YAML (dataset_builder/corpus.yaml) and validated.
+
+Defaults live here, in one place; the YAML pins the sources and may override any threshold; the CLI
+overrides single values with `--set section.key=value`. `config_sha256` hashes the resolved config, so
+two builds with the same hash must give the same rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path(__file__).with_name("corpus.yaml")
+SPLIT_ROLES = ("train", "test")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ConfigError(ValueError):
+    """The corpus config is invalid; the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class RepoSpec:
+    """One pinned source repository."""
+
+    name: str  # short name, also the `repo` column, e.g. "flytekit"
+    url: str  # where the default (non-mirror) build clones it from
+    ref: str  # branch or tag the pin was resolved from; `pin` resolves it again
+    commit: str  # full 40-hex SHA the corpus is read at
+    split: str  # "train" or "test": the whole repo goes to that side (no leak across splits)
+    license: str  # SPDX id of the repo's license
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Keep/drop thresholds. Every drop is counted by reason (see filters.py)."""
+
+    max_file_bytes: int = 1_000_000  # larger files are mostly data or generated
+    max_json_bytes: int = 100_000  # only small JSON (configs, schemas); big JSON is data
+    max_line_chars: int = 1000  # minified or data-like
+    max_mean_line_chars: float = 100.0
+    min_alnum_fraction: float = 0.25  # share of letters/digits among all characters
+    max_encoded_run_chars: int = 1000  # one base64/hex run longer than this → embedded data
+    vendored_dirs: tuple[str, ...] = (
+        "vendor",
+        "node_modules",
+        "third_party",
+        "third-party",
+        "dist",
+        "build",
+        ".yarn",
+        "bower_components",
+        "site-packages",
+        "__pycache__",
+    )
+    lockfiles: tuple[str, ...] = (
+        "go.sum",
+        "package-lock.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "poetry.lock",
+        "uv.lock",
+        "pipfile.lock",
+        "cargo.lock",
+        "gemfile.lock",
+        "composer.lock",
+        "pdm.lock",
+        "npm-shrinkwrap.json",
+        "bun.lockb",
+    )
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Validation = a deterministic share of train-repo files, chosen by a salted hash of (repo, path)."""
+
+    validation_fraction: float = 0.02
+    salt: str = "flyte-llama"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    max_shard_bytes: int = 256 * 1024 * 1024  # content bytes per Parquet shard before starting a new one
+    row_group_size: int = 500  # fixed, so the same rows give the same bytes
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    version: str  # semver of the corpus; the Hub tag is "v" + version
+    repos: tuple[RepoSpec, ...]
+    name: str = "flyte-llama-corpus"
+    hub_repo_id: str = "unionai-oss/flyte-llama-corpus"  # where the card says to load it from
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    splits: SplitConfig = field(default_factory=SplitConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def repo(self, name: str) -> RepoSpec:
+        for spec in self.repos:
+            if spec.name == name:
+                return spec
+        raise ConfigError(
+            f"no repo named {name!r} in the config; known: {', '.join(r.name for r in self.repos)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @property
+    def config_sha256(self) -> str:
+        """Stable hash of the resolved config (sorted keys, no whitespace)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    """Check/convert one YAML value to the declared field type; raise ConfigError naming `where`."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_tp = typing.get_args(tp)[0]
+        return tuple(_convert(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{where}: unions are not supported in the config")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping; unknown and missing keys are errors that list the valid ones."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    kwargs = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing required key {name!r}")
+    return cls(**kwargs)
+
+
+def validate(cfg: CorpusConfig) -> CorpusConfig:
+    """Semantic checks on a typed config; returns it unchanged or raises ConfigError."""
+    if not _SEMVER.match(cfg.version):
+        raise ConfigError(f"version {cfg.version!r} is not semver MAJOR.MINOR.PATCH (e.g. 1.0.0)")
+    if not cfg.repos:
+        raise ConfigError("repos: list at least one repository")
+    seen: set[str] = set()
+    for i, repo in enumerate(cfg.repos):
+        where = f"repos[{i}] ({repo.name})"
+        if not _NAME.match(repo.name):
+            raise ConfigError(f"{where}: name must be letters, digits, '.', '_' or '-'")
+        if repo.name in seen:
+            raise ConfigError(f"{where}: duplicate repo name {repo.name!r}; names must be unique")
+        seen.add(repo.name)
+        if not _SHA.match(repo.commit):
+            raise ConfigError(
+                f"{where}: commit {repo.commit!r} is not a full 40-hex lowercase SHA; "
+                f"run `python -m dataset_builder pin --write` to resolve {repo.ref!r}"
+            )
+        if repo.split not in SPLIT_ROLES:
+            raise ConfigError(f"{where}: split {repo.split!r} is not one of {SPLIT_ROLES}")
+        if not repo.ref or not repo.url or not repo.license:
+            raise ConfigError(f"{where}: url, ref and license must be non-empty")
+    if not 0 <= cfg.splits.validation_fraction < 1:
+        raise ConfigError(
+            f"splits.validation_fraction must be in [0, 1), got {cfg.splits.validation_fraction}"
+        )
+    f = cfg.filters
+    for key in ("max_file_bytes", "max_json_bytes", "max_line_chars", "max_encoded_run_chars"):
+        if getattr(f, key) <= 0:
+            raise ConfigError(f"filters.{key} must be > 0, got {getattr(f, key)}")
+    if not 0 <= f.min_alnum_fraction <= 1:
+        raise ConfigError(f"filters.min_alnum_fraction must be in [0, 1], got {f.min_alnum_fraction}")
+    if cfg.export.row_group_size <= 0 or cfg.export.max_shard_bytes <= 0:
+        raise ConfigError("export.row_group_size and export.max_shard_bytes must be > 0")
+    return cfg
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `section.key=value` overrides to the raw YAML mapping (values parsed as YAML scalars).
+
+    `repos.<name>.<key>=value` addresses a repo by name, e.g. `repos.flytekit.commit=<sha>`.
+    """
+    data = json.loads(json.dumps(data))  # deep copy of plain YAML data
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. filters.max_file_bytes=500000")
+        parts = key.split(".")
+        node: Any = data
+        if parts[0] == "repos" and len(parts) == 3:
+            matches = [r for r in data.get("repos", []) if r.get("name") == parts[1]]
+            if not matches:
+                raise ConfigError(f"--set {key}: no repo named {parts[1]!r}")
+            node, parts = matches[0], parts[2:]
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(raw)  # 12 → int, true → bool, abc → str
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> CorpusConfig:
+    """Load, override and validate the corpus config (default: the recipe shipped with the package)."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} not found; pass --config FILE or omit it to use {DEFAULT_CONFIG}"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    data = apply_overrides(data or {}, overrides or [])
+    cfg = from_dict(CorpusConfig, data, where=str(path))
+    try:
+        return validate(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,116 @@
+"""The corpus as a `datasets.GeneratorBasedBuilder`, so `download_and_prepare()` + `as_dataset()` work.
+
+The BuilderConfig carries the corpus version (semver) and the pins (the whole CorpusConfig). The cache
+key is the config hash plus a hash of this package's code: the same pins, recipe and code reuse the
+prepared Arrow files (a rebuild takes milliseconds), any change rebuilds.
+
+datasets 5 no longer runs loading scripts from the Hub, so this class is how WE build; the published
+repo holds the Parquet export (export.py), which `load_dataset` reads with no code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from .config import CorpusConfig
+from .pipeline import PipelineResult, PipelineStage, run_pipeline
+from .record import ARROW_SCHEMA, SPLITS
+from .sources import Source
+
+REPORT_FILE = "pipeline_report.json"  # drops and stage reports, kept beside the cached Arrow files
+FEATURES = datasets.Features.from_arrow_schema(ARROW_SCHEMA)
+
+
+def code_fingerprint() -> str:
+    """Hash of this package's Python sources: code changes must invalidate cached builds."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@dataclasses.dataclass
+class FlyteCorpusConfig(datasets.BuilderConfig):
+    """BuilderConfig with the corpus recipe (version + pins) and, at run time, where to read the repos."""
+
+    corpus: CorpusConfig | None = None
+    # Runtime only, not part of the cache key (the pins decide the content, not where objects come from).
+    sources: dict[str, Source] | None = None
+    stages: list[PipelineStage] | None = None  # None: pipeline.corpus_stages(corpus)
+    progress: bool = True
+
+
+class FlyteCorpus(datasets.GeneratorBasedBuilder):
+    BUILDER_CONFIG_CLASS = FlyteCorpusConfig
+    BUILDER_CONFIGS = [FlyteCorpusConfig(name="default", version=datasets.Version("1.0.0"))]  # noqa: RUF012
+    DEFAULT_CONFIG_NAME = "default"
+
+    def _info(self) -> datasets.DatasetInfo:
+        corpus = self.config.corpus
+        return datasets.DatasetInfo(
+            description="Source code, tests and docs of pinned Flyte repositories, split by repository.",
+            features=FEATURES,
+            homepage="https://github.com/flyteorg",
+            license="apache-2.0",
+            version=corpus.version if corpus else None,
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        cfg = self.config
+        if cfg.corpus is None or cfg.sources is None:
+            raise ValueError("build through build_corpus(...) or pass corpus=CorpusConfig and sources={...}")
+        self._result = run_pipeline(cfg.corpus, cfg.sources, stages=cfg.stages, progress=cfg.progress)
+        report = {"drops": self._result.drops, "reports": self._result.reports}
+        # _output_dir is datasets' temp dir here; it is renamed into the cache with the Arrow files.
+        Path(self._output_dir, REPORT_FILE).write_text(json.dumps(report, sort_keys=True, indent=1))
+        by_split = self._result.by_split()
+        # An empty split cannot be read back by as_dataset(); tiny recipes may have no validation file.
+        return [
+            datasets.SplitGenerator(name=s, gen_kwargs={"records": by_split[s]})
+            for s in SPLITS
+            if by_split[s]
+        ]
+
+    def _generate_examples(self, records: list) -> Any:
+        for record in records:
+            yield record.id, dataclasses.asdict(record)
+
+    def pipeline_report(self) -> dict[str, Any]:
+        """Drops and stage reports of the prepared build (also when it came from the cache)."""
+        return json.loads(Path(self.cache_dir, REPORT_FILE).read_text())
+
+
+def make_builder(
+    corpus: CorpusConfig,
+    sources: dict[str, Source],
+    cache_dir: str | Path,
+    stages: list[PipelineStage] | None = None,
+    progress: bool = True,
+) -> FlyteCorpus:
+    """A builder whose cache is keyed by the corpus config hash and the code fingerprint."""
+    return FlyteCorpus(
+        cache_dir=str(cache_dir),
+        dataset_name=corpus.name.replace("-", "_"),
+        config_id=f"default-{corpus.config_sha256[:16]}",
+        hash=code_fingerprint()[:16],
+        corpus=corpus,
+        sources=sources,
+        stages=stages,
+        progress=progress,
+        version=datasets.Version(corpus.version),
+    )
+
+
+def build_dataset(builder: FlyteCorpus) -> tuple[datasets.DatasetDict, dict[str, Any]]:
+    """download_and_prepare + as_dataset; returns the DatasetDict and the pipeline report."""
+    builder.download_and_prepare()
+    return builder.as_dataset(), builder.pipeline_report()
+
+
+__all__ = ["FlyteCorpus", "FlyteCorpusConfig", "PipelineResult", "build_dataset", "make_builder"]

@@ -1,0 +1,123 @@
+"""`pin`: resolve each repo's ref again and (with --write) put the new SHAs into the YAML recipe.
+
+Remote URLs are resolved with `git ls-remote` (no clone needed); local repos (--mirrors, --source PATH)
+with `git rev-parse`. The YAML is edited line by line, only the `commit:` value of each repo, so comments
+and layout survive; the result is loaded again and checked before it replaces the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .config import CorpusConfig, RepoSpec, load_config
+from .gitread import GitError, git
+from .sources import GIT_ENV, NETWORK_TIMEOUT_S, SourceError, _git_dir_of, _is_url
+
+
+def _ls_remote(url: str, ref: str, repo: str) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "ls-remote", url, ref, f"{ref}^{{}}"],
+            capture_output=True,
+            text=True,
+            env=GIT_ENV,
+            timeout=NETWORK_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise SourceError(
+            f"{repo}: `git ls-remote {url}` timed out; check the network or use --mirrors"
+        ) from None
+    if proc.returncode != 0:
+        raise SourceError(
+            f"{repo}: cannot reach {url}: {proc.stderr.strip()}. Check the URL or use --mirrors DIR"
+        )
+    refs = dict(reversed(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line)
+    # Annotated tags: the peeled "^{}" entry is the commit; prefer exact branch/tag names over suffixes.
+    for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
+        if name in refs:
+            return refs[name]
+    raise SourceError(
+        f"{repo}: ref {ref!r} not found at {url}; fix `ref:` in the config (a branch or tag name)"
+    )
+
+
+def _rev_parse(git_dir: Path, ref: str, repo: str) -> str:
+    for name in (f"refs/tags/{ref}", f"refs/heads/{ref}", f"refs/remotes/origin/{ref}", ref):
+        try:
+            return git(git_dir, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}").strip()
+        except GitError:
+            continue
+    raise SourceError(
+        f"{repo}: ref {ref!r} not found in {git_dir}; fetch it there (`git -C {git_dir} fetch origin {ref}`) "
+        f"or fix `ref:` in the config"
+    )
+
+
+def resolve_ref(spec: RepoSpec, mirrors: Path | None = None, override: str | None = None) -> str:
+    """The commit SHA `spec.ref` points to now, in the mirror / override / URL the build would use."""
+    location = override
+    if location is None and mirrors is not None:
+        location = next(
+            (str(c) for c in (mirrors / spec.name, mirrors / f"{spec.name}.git") if c.exists()), None
+        )
+        if location is None:
+            raise SourceError(
+                f"{spec.name}: no git repo at {mirrors / spec.name} or {mirrors / spec.name}.git"
+            )
+    location = location or spec.url
+    if _is_url(location):
+        return _ls_remote(location, spec.ref, spec.name)
+    git_dir = _git_dir_of(Path(location).expanduser())
+    if git_dir is None:
+        raise SourceError(f"{spec.name}: {location} is not a git repository")
+    return _rev_parse(git_dir, spec.ref, spec.name)
+
+
+def resolve_pins(
+    cfg: CorpusConfig, mirrors: Path | None = None, overrides: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{repo name: new SHA} for every repo of the config."""
+    overrides = overrides or {}
+    return {r.name: resolve_ref(r, mirrors, overrides.get(r.name)) for r in cfg.repos}
+
+
+def rewrite_commits(text: str, pins: dict[str, str]) -> str:
+    """Replace each repo's `commit:` value in the YAML text, keeping every other line as it is."""
+    lines = text.splitlines(keepends=True)
+    current = None
+    done: set[str] = set()
+    name_re = re.compile(r"^\s*(?:-\s+)?name:\s*['\"]?([^'\"#\s]+)")
+    commit_re = re.compile(r"^(\s*commit:\s*)['\"]?[^'\"#\s]*['\"]?(.*)$", re.DOTALL)
+    for i, line in enumerate(lines):
+        if m := name_re.match(line):
+            current = m.group(1)
+        elif current in pins and (m := commit_re.match(line)):
+            lines[i] = f"{m.group(1)}{pins[current]}{m.group(2)}"
+            done.add(current)
+    missing = sorted(set(pins) - done)
+    if missing:
+        raise SourceError(f"could not find a `commit:` line for {missing} in the config; edit it by hand")
+    return "".join(lines)
+
+
+def write_pins(path: Path, pins: dict[str, str]) -> CorpusConfig:
+    """Write `pins` into the YAML at `path` atomically; returns the re-loaded, validated config."""
+    new_text = rewrite_commits(path.read_text(), pins)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(new_text)
+        cfg = load_config(tmp)
+        wrong = {r.name for r in cfg.repos if r.name in pins and r.commit != pins[r.name]}
+        if wrong:
+            raise SourceError(f"rewriting {path} did not set the pins of {sorted(wrong)}; edit it by hand")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return cfg

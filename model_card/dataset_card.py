@@ -1,0 +1,113 @@
+"""The dataset card (README.md of the Hub dataset repo), rendered from the manifest and the exported data.
+
+YAML metadata goes through huggingface_hub's DatasetCardData; `configs` (data_files per split) and
+`dataset_info` (features, split sizes) come from `datasets`' DatasetInfosDict, measured on the exported
+Parquet, because `load_dataset` enforces the split sizes written there. The body is the Jinja template
+templates/dataset_card.md.j2; sections for dedup, decontamination and redaction appear when the
+manifest carries their reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
+
+TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md.j2"
+SPLIT_ORDER = ("train", "validation", "test")
+
+
+def size_category(n: int) -> str:
+    """The Hub's size_categories label for n rows."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+    for limit, label in bounds:
+        if n < limit:
+            return label
+    return "1M<n<10M" if n < 10_000_000 else "n>10M"
+
+
+def human_bytes(n: int | float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def flatten(report: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested report dict → [("a / b", value)], so any stage report renders as a two-column table."""
+    if isinstance(report, dict):
+        rows: list[tuple[str, Any]] = []
+        for key in sorted(report, key=str):
+            rows.extend(flatten(report[key], f"{prefix} / {key}" if prefix else str(key)))
+        return rows
+    if isinstance(report, list):
+        return [(prefix, ", ".join(map(str, report)))]
+    return [(prefix, report)]
+
+
+def _per_repo_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for src in manifest["sources"]:
+        per_split = manifest["per_repo"].get(src["name"], {})
+        rows.append(
+            {
+                **src,
+                "files": sum(c["files"] for c in per_split.values()),
+                "bytes": sum(c["bytes"] for c in per_split.values()),
+                "splits": ", ".join(s for s in SPLIT_ORDER if s in per_split) or "—",
+            }
+        )
+    return rows
+
+
+def card_data(manifest: dict[str, Any], infos: DatasetInfosDict) -> DatasetCardData:
+    """YAML metadata: license, language, task, size, configs (data_files per split) and dataset_info."""
+    total = sum(s["files"] for s in manifest["splits"].values())
+    languages = sorted(manifest["per_language"])
+    data = DatasetCardData(
+        license="apache-2.0",
+        language=["code", "en"],
+        task_categories=["text-generation"],
+        size_categories=[size_category(total)],
+        pretty_name=manifest["name"],
+        tags=["code", "flyte", *languages],
+        configs=[
+            {
+                "config_name": "default",
+                "default": True,
+                "data_files": [
+                    {"split": s, "path": f"data/{s}-*.parquet"}
+                    for s in SPLIT_ORDER
+                    if s in manifest["splits"]
+                ],
+            }
+        ],
+    )
+    infos.to_dataset_card_data(data)
+    return data
+
+
+def render_dataset_card(manifest: dict[str, Any], infos: DatasetInfosDict) -> DatasetCard:
+    """The complete card for the dataset folder described by `manifest`."""
+    data = card_data(manifest, infos)
+    splits = {s: manifest["splits"][s] for s in SPLIT_ORDER if s in manifest["splits"]}
+    return DatasetCard.from_template(
+        data,
+        template_path=str(TEMPLATE),
+        m=manifest,
+        repo_id=manifest["config"].get("hub_repo_id") or manifest["name"],
+        sources=_per_repo_rows(manifest),
+        splits=splits,
+        total_files=sum(s["files"] for s in splits.values()),
+        total_bytes=sum(s["bytes"] for s in splits.values()),
+        per_language=manifest["per_language"],
+        split_order=[s for s in SPLIT_ORDER if s in splits],
+        drops=manifest.get("drops", {}),
+        dedup_rows=flatten(manifest.get("dedup") or {}),
+        redaction_rows=flatten(manifest.get("redactions") or {}),
+        filters=manifest["config"]["filters"],
+        hb=human_bytes,
+    )

@@ -1,0 +1,69 @@
+"""Publish the dataset folder or the staged model folder to the Hugging Face Hub in one commit.
+
+    python push.py dataset --folder DIR --repo-id ORG/NAME [--tag vX.Y.Z] [--private]
+        [--create-pr] [--dry-run]
+    python push.py model   --folder DIR --repo-id ORG/NAME [--tag vX.Y.Z] [--merged] [--private] [--dry-run]
+
+The token comes from HF_TOKEN or a saved login (`huggingface-cli login`); --dry-run needs neither a token
+nor a network. With --merged the adapter is merged into its base and saved under `merged/` of the SAME repo
+in the SAME commit (one version, one tag: adapter and merged model cannot drift apart).
+The logic lives in model_card.publish; this file only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model_card.publish import PushError, publish
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="kind", required=True)
+    for kind, help_text in (("dataset", "a dataset folder"), ("model", "a staged model folder (hub/...)")):
+        p = sub.add_parser(kind, help=f"publish {help_text}")
+        p.add_argument("--folder", type=Path, required=True)
+        p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+        p.add_argument("--tag", help="version tag to create on the published commit, e.g. v1.0.0")
+        p.add_argument("--private", action="store_true", help="create the repo private (if it is new)")
+        p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+        p.add_argument("--dry-run", action="store_true", help="list operations and check the folder, offline")
+        if kind == "model":
+            p.add_argument(
+                "--merged", action="store_true", help="also publish the merged model under merged/"
+            )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    build_extra = None
+    if getattr(args, "merged", False):
+        from model_card.stage import build_merged  # imports peft/torch: only when asked
+
+        def build_extra(tmp: Path) -> dict[str, Path]:
+            return build_merged(args.folder, tmp)
+
+    try:
+        result = publish(
+            args.folder,
+            args.repo_id,
+            args.kind,
+            tag=args.tag,
+            private=args.private,
+            create_pr=args.create_pr,
+            build_extra=build_extra,
+            dry_run=args.dry_run,
+        )
+    except PushError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1 if result.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

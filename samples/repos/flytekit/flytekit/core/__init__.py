@@ -1,0 +1,1 @@
+"""Core building blocks: tasks, workflows, promises, resources and the type engine."""

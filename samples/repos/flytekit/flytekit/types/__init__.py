@@ -1,0 +1,1 @@
+"""Types with special meaning to the SDK, such as files that move between tasks."""

@@ -1,0 +1,217 @@
+"""`eval_results.json` (docs/ARCHITECTURE.md §4): build, validate, write atomically, read, and summarise.
+
+The model card reads only this file, so everything about it lives here: the metric records, the checks that
+a file follows schema version 1, and the rich table `python -m training evaluate` prints at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+SCHEMA_VERSION = 1
+MODEL_KEYS = ("base", "adapter")
+PERPLEXITY_FIELDS = {
+    "perplexity": float,
+    "loss": float,
+    "bits_per_byte": float,
+    "tokens": int,
+    "bytes": int,
+    "documents": int,
+}
+INFILL_FIELDS = ("exact_match", "edit_similarity", "parse_rate", "tasks")
+
+
+class EvalResultsError(ValueError):
+    """An eval_results.json that does not follow docs/ARCHITECTURE.md §4."""
+
+
+def perplexity_metrics(nll_sum: float, tokens: int, num_bytes: int, documents: int) -> dict[str, Any]:
+    """The §4 `M` record from summed negative log-likelihood (nats) over `tokens` scored tokens.
+
+    loss is the token-weighted mean; bits per byte divides the same total by the UTF-8 bytes, which makes
+    models with different tokenizers comparable.
+    """
+    if tokens <= 0:
+        raise ValueError("no tokens were scored: the documents are empty")
+    loss = nll_sum / tokens
+    return {
+        "perplexity": math.exp(loss),
+        "loss": loss,
+        "bits_per_byte": nll_sum / math.log(2) / num_bytes if num_bytes else float("nan"),
+        "tokens": int(tokens),
+        "bytes": int(num_bytes),
+        "documents": int(documents),
+    }
+
+
+def build_results(
+    *,
+    dataset: Mapping[str, Any],
+    models: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    perplexity: Mapping[str, Any],
+    infilling: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble a results dict in the §4 key order and validate it."""
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": dict(dataset),
+        "models": dict(models),
+        "settings": dict(settings),
+        "perplexity": dict(perplexity),
+    }
+    if infilling is not None:
+        results["infilling"] = dict(infilling)
+    validate_results(results)
+    return results
+
+
+def _check_perplexity_record(where: str, record: Any) -> None:
+    if not isinstance(record, Mapping):
+        raise EvalResultsError(f"{where} must be an object, got {type(record).__name__}")
+    for field, kind in PERPLEXITY_FIELDS.items():
+        if field not in record:
+            raise EvalResultsError(f"{where} lacks '{field}'")
+        if kind is int and not isinstance(record[field], int):
+            raise EvalResultsError(f"{where}.{field} must be an integer")
+        if kind is float and not isinstance(record[field], (int, float)):
+            raise EvalResultsError(f"{where}.{field} must be a number")
+
+
+def _check_infill_record(where: str, record: Any) -> None:
+    if not isinstance(record, Mapping) or set(record) != set(INFILL_FIELDS):
+        raise EvalResultsError(f"{where} must have exactly the keys {INFILL_FIELDS}")
+
+
+def validate_results(results: Mapping[str, Any]) -> None:
+    """Raise EvalResultsError naming the first place where `results` breaks schema version 1."""
+    if results.get("schema_version") != SCHEMA_VERSION:
+        raise EvalResultsError(
+            f"schema_version is {results.get('schema_version')!r}; this code reads {SCHEMA_VERSION}: "
+            "re-run `python -m training evaluate` to regenerate the file"
+        )
+    for key in ("dataset", "models", "settings", "perplexity"):
+        if key not in results:
+            raise EvalResultsError(f"eval results lack the '{key}' section")
+    for key in ("id", "revision", "split"):
+        if key not in results["dataset"]:
+            raise EvalResultsError(f"dataset lacks '{key}'")
+    if "base" not in results["models"]:
+        raise EvalResultsError("models lacks 'base'")
+    evaluated = [m for m in MODEL_KEYS if m in results["models"]]
+    for model in evaluated:
+        if set(results["models"][model]) != {"id", "revision"}:
+            raise EvalResultsError(f"models.{model} must have exactly 'id' and 'revision'")
+        block = results["perplexity"].get(model)
+        if block is None:
+            raise EvalResultsError(f"perplexity lacks '{model}'")
+        _check_perplexity_record(f"perplexity.{model}.overall", block.get("overall"))
+        for group in ("by_repo", "by_language"):
+            for name, record in block.get(group, {}).items():
+                _check_perplexity_record(f"perplexity.{model}.{group}.{name}", record)
+    infilling = results.get("infilling")
+    if infilling is not None:
+        if "tasks_file" not in infilling:
+            raise EvalResultsError("infilling lacks 'tasks_file'")
+        for model in evaluated:
+            block = infilling.get(model)
+            if block is None:
+                raise EvalResultsError(f"infilling lacks '{model}'")
+            _check_infill_record(f"infilling.{model}.overall", block.get("overall"))
+            for group in ("by_kind", "by_language"):
+                for name, record in block.get(group, {}).items():
+                    _check_infill_record(f"infilling.{model}.{group}.{name}", record)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to a temp file in the same folder, then rename it over `path` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(path: str | os.PathLike, results: Mapping[str, Any]) -> None:
+    """Validate, then write `results` atomically as indented JSON (key order kept as §4 shows it)."""
+    validate_results(results)
+    write_atomic(path, json.dumps(results, indent=2, allow_nan=False) + "\n")
+
+
+def read_results(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate an eval_results.json."""
+    with open(path, encoding="utf-8") as f:
+        results = json.load(f)
+    validate_results(results)
+    return results
+
+
+def summary_table(results: Mapping[str, Any]) -> Table:
+    """One table: a row per metric group, base and adapter side by side (with the change, when both exist)."""
+    models = [m for m in MODEL_KEYS if m in results["models"]]
+    table = Table(title=f"eval: {results['dataset']['id']} [{results['dataset']['split']}]")
+    table.add_column("metric")
+    table.add_column("group")
+    for model in models:
+        table.add_column(model, justify="right")
+    if len(models) == 2:
+        table.add_column("change", justify="right")
+
+    def add(metric: str, group: str, values: list[float | None], fmt: str, count: str) -> None:
+        cells = [("-" if v is None else format(v, fmt)) for v in values]
+        if len(values) == 2:
+            both = None not in values
+            cells.append(f"{values[1] - values[0]:+{fmt}}" if both else "-")
+        table.add_row(metric, f"{group} ({count})", *cells)
+
+    ppl = results["perplexity"]
+    groups = [("overall", ppl["base"]["overall"])]
+    groups += [(f"repo {k}", v) for k, v in ppl["base"].get("by_repo", {}).items()]
+    groups += [(f"lang {k}", v) for k, v in ppl["base"].get("by_language", {}).items()]
+    for label, record in groups:
+        values = [_lookup(ppl[m], label)["perplexity"] for m in models]
+        add("perplexity", label, values, ".3f", f"{record['tokens']:,} tok")
+    for m_label in ("overall",):
+        values = [_lookup(ppl[m], m_label)["bits_per_byte"] for m in models]
+        add("bits/byte", m_label, values, ".4f", f"{ppl['base']['overall']['bytes']:,} B")
+    infilling = results.get("infilling")
+    if infilling:
+        base = infilling["base"]
+        groups = [("overall", base["overall"])]
+        groups += [(f"kind {k}", v) for k, v in base.get("by_kind", {}).items()]
+        groups += [(f"lang {k}", v) for k, v in base.get("by_language", {}).items()]
+        for metric in ("exact_match", "edit_similarity", "parse_rate"):
+            for label, record in groups:
+                values = [_lookup(infilling[m], label)[metric] for m in models]
+                if all(v is None for v in values):
+                    continue
+                add(metric, label, values, ".3f", f"{record['tasks']} tasks")
+    return table
+
+
+def _lookup(block: Mapping[str, Any], label: str) -> Mapping[str, Any]:
+    """The record a summary row label names ('overall', 'repo X', 'lang X', 'kind X')."""
+    if label == "overall":
+        return block["overall"]
+    kind, name = label.split(" ", 1)
+    group = {"repo": "by_repo", "lang": "by_language", "kind": "by_kind"}[kind]
+    return block[group][name]
+
+
+def print_summary(results: Mapping[str, Any], console: Console | None = None) -> None:
+    """Print the summary table to the terminal (or to `console`)."""
+    (console or Console()).print(summary_table(results))

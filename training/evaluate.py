@@ -1,0 +1,303 @@
+"""Held-out perplexity with a sliding window, and `python -m training evaluate` (perplexity + infilling).
+
+Each document is scored whole and unpacked: `BOS + tokens + EOS`, every token after BOS predicted exactly
+once (EOS included: the model must learn to stop). Documents longer than the context are scored with the
+standard sliding window: windows start every `stride` tokens, and each window scores only the tokens the
+previous window did not, so a token sees at least `context - stride` tokens of left context (the first
+window scores all of its tokens). Sums of negative log-likelihood (nats) are kept per document and summed
+per group, so every figure is token-weighted and the groups add up to the overall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from training.eval_results import perplexity_metrics
+
+OUTPUTS_FILE = "infilling_outputs.jsonl"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Tokens [begin, end) of one document go into the model; the predictions made at positions
+    [score_from, end) (of tokens score_from+1 .. end) are scored."""
+
+    doc: int
+    begin: int
+    end: int
+    score_from: int
+
+
+def sliding_windows(num_tokens: int, context: int, stride: int, doc: int = 0) -> list[Window]:
+    """Windows that predict each of tokens 1..num_tokens-1 of a document exactly once.
+
+    Position p predicts token p+1, so a document of N tokens has N-1 predictions, made at positions
+    0..N-2; windows tile those positions (the last token is only ever a target, never an input). With
+    stride == context the windows are non-overlapping chunks; with a smaller stride a window re-reads
+    `context - stride` positions as left context and scores only the positions after the previous window.
+    """
+    if context < 1:
+        raise ValueError(f"context={context}: a window needs at least 1 token")
+    if not 1 <= stride <= context:
+        raise ValueError(f"stride={stride} must be between 1 and the context ({context})")
+    positions = num_tokens - 1
+    windows: list[Window] = []
+    prev_end = 0
+    for begin in range(0, max(positions, 0), stride):
+        end = min(begin + context, positions)
+        windows.append(Window(doc, begin, end, prev_end))
+        prev_end = end
+        if end == positions:
+            break
+    return windows
+
+
+def encode_documents(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """`BOS + tokens + EOS` for each text (one batched tokenizer call)."""
+    if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
+        raise ValueError(f"{type(tokenizer).__name__} needs a BOS and an EOS token to score whole documents")
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [[tokenizer.bos_token_id, *ids, tokenizer.eos_token_id] for ids in encoded]
+
+
+def _batches(windows: list[Window], batch_size: int) -> Iterator[list[Window]]:
+    # Longest first: similar lengths share a batch (little padding), and an out-of-memory shows up at once.
+    ordered = sorted(windows, key=lambda w: (-(w.end - w.begin), w.doc, w.begin))
+    for i in range(0, len(ordered), batch_size):
+        yield ordered[i : i + batch_size]
+
+
+def score_documents(
+    model: torch.nn.Module,
+    docs: Sequence[Sequence[int]],
+    context: int,
+    stride: int,
+    batch_size: int,
+    pad_id: int = 0,
+    desc: str = "perplexity",
+) -> tuple[list[float], list[int]]:
+    """Per-document (summed NLL in nats, number of scored tokens) under `model`, windows batched."""
+    windows = [w for i, ids in enumerate(docs) for w in sliding_windows(len(ids), context, stride, i)]
+    nll = [0.0] * len(docs)
+    counts = [0] * len(docs)
+    device = next(model.parameters()).device
+    model.eval()
+    total = sum(w.end - w.score_from for w in windows)
+    with torch.inference_mode(), tqdm(total=total, desc=desc, unit="tok", unit_scale=True) as bar:
+        for batch in _batches(windows, batch_size):
+            width = max(w.end - w.begin for w in batch)
+            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, w in enumerate(batch):
+                input_ids[row, : w.end - w.begin] = torch.tensor(docs[w.doc][w.begin : w.end])
+                mask[row, : w.end - w.begin] = 1
+            # use_cache=False: nothing is generated, and a cache would only cost memory.
+            logits = model(
+                input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False
+            ).logits
+            for row, w in enumerate(batch):
+                lo, hi = w.score_from - w.begin, w.end - w.begin
+                targets = torch.tensor(docs[w.doc][w.score_from + 1 : w.end + 1], device=device)
+                row_logits = logits[row, lo:hi].float()  # log-softmax in float32 even for bf16 models
+                loss = torch.nn.functional.cross_entropy(row_logits, targets, reduction="sum")
+                nll[w.doc] += loss.item()
+                counts[w.doc] += hi - lo
+            bar.update(sum(w.end - w.score_from for w in batch))
+    return nll, counts
+
+
+def group_metrics(
+    nll: Sequence[float], counts: Sequence[int], records: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The §4 perplexity block: overall, by_repo and by_language, all token-weighted."""
+
+    def metrics(indices: list[int]) -> dict[str, Any]:
+        return perplexity_metrics(
+            nll_sum=math.fsum(nll[i] for i in indices),
+            tokens=sum(counts[i] for i in indices),
+            num_bytes=sum(len(records[i]["content"].encode("utf-8")) for i in indices),
+            documents=len(indices),
+        )
+
+    block: dict[str, Any] = {"overall": metrics(list(range(len(records))))}
+    for group, key in (("by_repo", "repo"), ("by_language", "language")):
+        members: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            members.setdefault(record[key], []).append(i)
+        block[group] = {name: metrics(members[name]) for name in sorted(members)}
+    return block
+
+
+def model_passes(model: torch.nn.Module) -> list[tuple[str, contextlib.AbstractContextManager]]:
+    """[("base", ctx), ("adapter", ctx)] for a PeftModel (base = adapter disabled), else [("base", null)]."""
+    if hasattr(model, "disable_adapter") and hasattr(model, "peft_config"):
+        return [("base", model.disable_adapter()), ("adapter", contextlib.nullcontext())]
+    return [("base", contextlib.nullcontext())]
+
+
+def load_split(dataset: str, split: str, revision: str | None = None, max_docs: int | None = None):
+    """The `split` of a dataset folder or Hub id (read offline from a folder), first `max_docs` rows."""
+    import datasets
+
+    try:
+        dsd = datasets.load_dataset(dataset, revision=revision)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"dataset {dataset!r} not found: pass a dataset folder "
+            "(python -m dataset_builder build --out DIR) or a Hub id"
+        ) from e
+    except ValueError as e:
+        if "corresponds to no data" not in str(e):  # datasets' words for a split with zero rows
+            raise
+        raise ValueError(f"split {split!r} of {dataset!r} is empty: nothing to evaluate") from e
+    if split not in dsd:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r}; it has {sorted(dsd)}: pass --split")
+    ds = dsd[split]
+    missing = {"content", "repo", "path", "language"} - set(ds.column_names)
+    if missing:
+        raise ValueError(f"split {split!r} lacks the columns {sorted(missing)} (see docs/ARCHITECTURE.md §1)")
+    if max_docs is not None:
+        ds = ds.select(range(min(max_docs, len(ds))))
+    if len(ds) == 0:
+        raise ValueError(f"split {split!r} of {dataset!r} is empty: nothing to evaluate")
+    return ds
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of `python -m training evaluate` (added to `parser` when one is given)."""
+    p = parser or argparse.ArgumentParser(prog="python -m training evaluate", description=__doc__)
+    p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
+    p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
+    p.add_argument("--adapter", help="RUN/adapter folder: base and adapter are both evaluated, in one run")
+    p.add_argument("--dataset", required=True, help="dataset folder or Hub id (docs/ARCHITECTURE.md §2)")
+    p.add_argument("--dataset-revision", help="dataset revision (tag) on the Hub")
+    p.add_argument("--split", default="test")
+    p.add_argument("--context", type=int, help="window length (default: the model's max positions)")
+    p.add_argument("--stride", type=int, help="new tokens per window (default: context // 2)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
+    p.add_argument("--max-docs", type=int, help="evaluate only the first N documents of the split")
+    p.add_argument("--infill-tasks", type=int, default=200, help="infilling tasks (0 = perplexity only)")
+    p.add_argument("--infill-seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--prefix-tokens", type=int, default=1024)
+    p.add_argument("--suffix-tokens", type=int, default=512)
+    p.add_argument("--out", default="eval_results.json", help="results file; tasks go next to it")
+    return p
+
+
+def load_models(base: str | None, base_revision: str | None, adapter: str | None, dtype: str):
+    """(model, tokenizer): the base, wrapped in the adapter when one is given (loaded once, on GPU if any)."""
+    from training.modeling import adapter_base, load_adapter_model, load_base_model, load_tokenizer
+
+    if adapter is not None:
+        recorded_base, recorded_revision = adapter_base(adapter)  # raises when adapter_config.json is missing
+        if base is None:
+            base, base_revision = recorded_base, recorded_revision
+    if base is None:
+        raise ValueError("pass --base MODEL (or --adapter DIR, whose adapter_config.json names its base)")
+    model = load_base_model(base, base_revision, dtype=dtype)
+    if getattr(model, "hf_device_map", None) is None and torch.cuda.is_available():
+        model = model.to("cuda")
+    # The adapter folder carries the tokenizer it was trained with; prefer it.
+    has_tok = adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file()
+    tokenizer = load_tokenizer(adapter) if has_tok else load_tokenizer(base, base_revision)
+    if adapter is not None:
+        model = load_adapter_model(model, adapter)
+    model.eval()
+    return model, tokenizer, base, base_revision
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`python -m training evaluate`: perplexity (+ infilling) for base [and adapter]; writes --out."""
+    from training import infill
+    from training.eval_results import build_results, print_summary, write_atomic, write_results
+
+    args = build_parser().parse_args(argv)
+    if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(
+            f"{args.adapter}/adapter_config.json not found: --adapter must be a RUN/adapter folder "
+            "written by `python -m training train`"
+        )
+    ds = load_split(args.dataset, args.split, args.dataset_revision, args.max_docs)
+    records = ds.select_columns(["content", "repo", "path", "language"]).to_list()
+    dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
+    model, tokenizer, base, base_revision = load_models(args.base, args.base_revision, args.adapter, dtype)
+    context = args.context or model.config.max_position_embeddings
+    stride = args.stride or max(context // 2, 1)
+    docs = encode_documents(tokenizer, [r["content"] for r in records])
+
+    tasks = []
+    if args.infill_tasks > 0:
+        tasks = infill.extract_tasks(
+            records,
+            tokenizer,
+            num_tasks=args.infill_tasks,
+            seed=args.infill_seed,
+            prefix_tokens=args.prefix_tokens,
+            suffix_tokens=args.suffix_tokens,
+        )
+        tasks_path = Path(args.out).with_name(infill.TASKS_FILE)
+        infill.write_tasks(tasks_path, tasks)
+    contents = {(r["repo"], r["path"]): r["content"] for r in records}
+
+    perplexity: dict[str, Any] = {}
+    infilling: dict[str, Any] = {}
+    outputs: list[dict[str, Any]] = []
+    for name, ctx in model_passes(model):
+        with ctx:
+            nll, counts = score_documents(
+                model, docs, context, stride, args.batch_size, tokenizer.pad_token_id or 0, f"ppl {name}"
+            )
+            perplexity[name] = group_metrics(nll, counts, records)
+            if tasks:
+                predictions = infill.generate_middles(
+                    model, tokenizer, tasks, args.max_new_tokens, args.batch_size, desc=f"infill {name}"
+                )
+                scores = infill.score_tasks(tasks, predictions, contents)
+                infilling[name] = infill.aggregate(tasks, scores)
+                outputs += [{"model": name, **row} for row in scores]
+    models = {"base": {"id": base, "revision": base_revision or getattr(model.config, "_commit_hash", None)}}
+    if args.adapter is not None:
+        models["adapter"] = {"id": str(args.adapter), "revision": None}
+    settings = {
+        "context_length": context,
+        "stride": stride,
+        "batch_size": args.batch_size,
+        "dtype": dtype,
+        "infill": {
+            "seed": args.infill_seed,
+            "num_tasks": args.infill_tasks,
+            "max_new_tokens": args.max_new_tokens,
+            "prefix_tokens": args.prefix_tokens,
+            "suffix_tokens": args.suffix_tokens,
+            "mode": "psm",
+        },
+    }
+    results = build_results(
+        dataset={"id": args.dataset, "revision": args.dataset_revision, "split": args.split},
+        models=models,
+        settings=settings,
+        perplexity=perplexity,
+        infilling={"tasks_file": infill.TASKS_FILE, **infilling} if tasks else None,
+    )
+    write_results(args.out, results)
+    if outputs:  # what each model wrote for each task: for reading, not part of the §4 contract
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in outputs)
+        write_atomic(Path(args.out).with_name(OUTPUTS_FILE), lines)
+    print_summary(results)
+    print(
+        f"wrote {os.fspath(args.out)}" + (f" and {infill.TASKS_FILE} ({len(tasks)} tasks)" if tasks else "")
+    )
+    return results

@@ -1,0 +1,338 @@
+"""A Flyte infilling benchmark: tasks cut from held-out code, greedy PSM generation, and its metrics.
+
+Tasks are whole lines inside function bodies of Python and Go files (found with tree-sitter), never blank,
+comment-only or inside a multi-line string: `single_line` takes one line, `multi_line` a block of 2–5
+consecutive lines of one body. Only files that parse cleanly are used, so "the filled file still parses"
+measures the model and not the file. Selection is seeded (one numpy Generator, fixed bucket order), so the
+same split and seed give the same tasks byte for byte. The prefix keeps its last `prefix_tokens` tokens and
+the suffix its first `suffix_tokens` (the code nearest the hole), both cut at line boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from training.eval_results import write_atomic
+from training.fim import SENTINEL, encode_piece, fim_tokens, psm_prompt_ids
+
+TASKS_FILE = "infilling_tasks.jsonl"
+LANGUAGES = ("python", "go")
+KINDS = ("single_line", "multi_line")
+MAX_BLOCK = 5
+FUNCTION_TYPES = {"python": {"function_definition"}, "go": {"function_declaration", "method_declaration"}}
+# Rows inside these (when they span lines) are text, not code: docstrings, raw strings.
+STRING_TYPES = {"python": {"string"}, "go": {"raw_string_literal", "interpreted_string_literal"}}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One hole. `lines` are the middle's 1-based first/last line; `span` its character range in the
+    original file; `window` the character range prefix + middle + suffix cover after trimming."""
+
+    task_id: str
+    repo: str
+    path: str
+    language: str
+    kind: str
+    prefix: str
+    suffix: str
+    middle: str
+    lines: tuple[int, int]
+    span: tuple[int, int]
+    window: tuple[int, int]
+
+
+@cache
+def _parser(language: str):
+    from tree_sitter_language_pack import get_parser
+
+    return get_parser(language)
+
+
+def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[int]] | None:
+    """(inclusive row ranges of function bodies, rows that are code) or None when the file does not parse."""
+    source = content.encode("utf-8")
+    tree = _parser(language).parse(source)
+    if tree.root_node.has_error:
+        return None
+    lines = content.split("\n")
+    bodies: list[tuple[int, int]] = []
+    text_rows: set[int] = set()
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type == "comment" or (
+            node.type in STRING_TYPES[language] and node.start_point.row < node.end_point.row
+        ):
+            # A comment that starts a line makes the line comment-only; a multi-line string's rows are text.
+            start = node.start_point.row
+            if node.type != "comment" or not lines[start][: node.start_point.column].strip():
+                text_rows.update(range(start, node.end_point.row + 1))
+        if node.type not in FUNCTION_TYPES[language]:
+            continue
+        body = node.child_by_field_name("body")
+        if body is None:
+            continue
+        if language == "go":  # `{` and `}` rows hold the braces; the body is strictly between them
+            first, last = body.start_point.row + 1, body.end_point.row - 1
+        else:
+            first, last = body.start_point.row, body.end_point.row
+            if lines[first][: body.start_point.column].strip():  # `def f(): return 1` shares the header row
+                first += 1
+        if first <= last:
+            bodies.append((first, last))
+    code = {r for first, last in bodies for r in range(first, last + 1) if lines[r].strip()} - text_rows
+    return sorted(set(bodies)), code
+
+
+def candidate_holes(language: str, content: str) -> dict[str, list[tuple[int, int]]]:
+    """{kind: sorted (first_row, last_row) holes} of one file; empty lists when it does not parse."""
+    found = body_rows(language, content)
+    if found is None:
+        return {kind: [] for kind in KINDS}
+    bodies, code = found
+    multi: set[tuple[int, int]] = set()
+    for first, last in bodies:
+        for row in range(first, last + 1):
+            for size in range(2, MAX_BLOCK + 1):
+                end = row + size - 1
+                if end > last or not all(r in code for r in range(row, end + 1)):
+                    break
+                multi.add((row, end))
+    return {"single_line": [(r, r) for r in sorted(code)], "multi_line": sorted(multi)}
+
+
+def trim_prefix(tokenizer, text: str, budget: int | None) -> str:
+    """The end of `text` in at most `budget` tokens, starting at a line start."""
+    if budget is None:
+        return text
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= budget:
+        return text
+    char = enc["offset_mapping"][len(enc["input_ids"]) - budget][0]
+    cut = char if char == 0 or text[char - 1] == "\n" else text.find("\n", char) + 1 or len(text)
+    while cut < len(text) and len(encode_piece(tokenizer, text[cut:], leading_space=True)) > budget:
+        cut = text.find("\n", cut) + 1 or len(text)  # offsets are approximate at the cut: drop a line more
+    return text[cut:]
+
+
+def trim_suffix(tokenizer, text: str, budget: int | None) -> str:
+    """The start of `text` in at most `budget` tokens, ending at a line end."""
+    if budget is None:
+        return text
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= budget:
+        return text
+    cut = text.rfind("\n", 0, enc["offset_mapping"][budget - 1][1]) + 1 if budget > 0 else 0
+    while cut > 0 and len(encode_piece(tokenizer, text[:cut], leading_space=False)) > budget:
+        cut = text.rfind("\n", 0, cut - 1) + 1
+    return text[:cut]
+
+
+def make_task(task_id, record, kind, rows, tokenizer, prefix_tokens, suffix_tokens) -> Task:
+    """The task for the hole `rows` (0-based, inclusive) of `record`'s file."""
+    content = record["content"]
+    starts = [0] + [i + 1 for i, c in enumerate(content) if c == "\n"]
+    lo = starts[rows[0]]
+    hi = starts[rows[1] + 1] if rows[1] + 1 < len(starts) else len(content)
+    prefix = trim_prefix(tokenizer, content[:lo], prefix_tokens)
+    suffix = trim_suffix(tokenizer, content[hi:], suffix_tokens)
+    return Task(
+        task_id=task_id,
+        repo=record["repo"],
+        path=record["path"],
+        language=record["language"],
+        kind=kind,
+        prefix=prefix,
+        suffix=suffix,
+        middle=content[lo:hi],
+        lines=(rows[0] + 1, rows[1] + 1),
+        span=(lo, hi),
+        window=(lo - len(prefix), hi + len(suffix)),
+    )
+
+
+def extract_tasks(
+    records: Sequence[Mapping[str, Any]],
+    tokenizer,
+    num_tasks: int,
+    seed: int = 0,
+    prefix_tokens: int | None = 1024,
+    suffix_tokens: int | None = 512,
+) -> list[Task]:
+    """`num_tasks` tasks spread evenly over the (language, kind) buckets that have holes, files visited in
+    a seeded random order (one task per file per round, so tasks come from as many files as possible)."""
+    holes: dict[tuple[str, str], list[tuple[int, list]]] = {
+        (lang, k): [] for lang in LANGUAGES for k in KINDS
+    }
+    for i, record in enumerate(tqdm(records, desc="infill tasks", unit="file")):
+        if record["language"] in LANGUAGES:
+            for kind, found in candidate_holes(record["language"], record["content"]).items():
+                if found:
+                    holes[(record["language"], kind)].append((i, found))
+    buckets = [b for b in holes if holes[b]]
+    if not buckets:
+        raise ValueError("no Python or Go function bodies that parse in this split: no infilling tasks")
+    rng = np.random.default_rng(seed)
+    tasks: list[Task] = []
+    for n, bucket in enumerate(buckets):
+        quota = num_tasks // len(buckets) + (n < num_tasks % len(buckets))
+        files = [(i, list(found)) for i, found in holes[bucket]]
+        picked: list[tuple[int, tuple[int, int]]] = []
+        while len(picked) < quota and any(found for _, found in files):
+            for j in rng.permutation(len(files)):
+                i, found = files[j]
+                if found and len(picked) < quota:
+                    picked.append((i, found.pop(int(rng.integers(len(found))))))
+        for k, (i, rows) in enumerate(picked):
+            task_id = f"{bucket[0]}-{bucket[1]}-{k:04d}"
+            tasks.append(
+                make_task(task_id, records[i], bucket[1], rows, tokenizer, prefix_tokens, suffix_tokens)
+            )
+    return tasks
+
+
+def write_tasks(path: str | Path, tasks: Sequence[Task]) -> None:
+    """JSONL, one task a line (also publishable as an extra config of the dataset), written atomically."""
+    write_atomic(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in tasks))
+
+
+def read_tasks(path: str | Path) -> list[Task]:
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
+    return [Task(**{**r, **{k: tuple(r[k]) for k in ("lines", "span", "window")}}) for r in rows]
+
+
+def decode_middle(tokenizer, ids: Sequence[int]) -> str:
+    """Text of generated middle ids, decoded like they were encoded: with no leading "▁" (see fim.py), so
+    the SentencePiece decoder must not strip a leading space either: decode after the sentinel, cut it."""
+    head = tokenizer.encode(SENTINEL, add_special_tokens=False)
+    text = tokenizer.decode(head + list(ids), skip_special_tokens=True)
+    return text[len(tokenizer.decode(head, skip_special_tokens=True)) :]
+
+
+def generate_ids(
+    model,
+    prompts: Sequence[Sequence[int]],
+    stop_ids: Sequence[int],
+    pad_id: int,
+    max_new_tokens: int,
+    batch_size: int = 1,
+    desc: str = "generate",
+) -> list[list[int]]:
+    """Greedy continuations of `prompts` (token ids), cut before the first stop id; batched with left
+    padding (attention mask set) and longest prompts first."""
+    order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
+    device = next(model.parameters()).device
+    outputs: list[list[int]] = [[] for _ in prompts]
+    model.eval()
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(prompts), desc=desc, unit="seq", disable=len(prompts) < 2) as bar,
+    ):
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            width = max(len(prompts[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                ids[row, width - len(prompts[i]) :] = torch.tensor(list(prompts[i]))
+                mask[row, width - len(prompts[i]) :] = 1
+            generated = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=list(stop_ids),
+                pad_token_id=pad_id,
+            )[:, width:].tolist()
+            for row, i in enumerate(batch):
+                new = generated[row]
+                outputs[i] = new[: next((k for k, tok in enumerate(new) if tok in stop_ids), len(new))]
+            bar.update(len(batch))
+    return outputs
+
+
+def generate_middles(
+    model, tokenizer, tasks: Sequence[Task], max_new_tokens: int, batch_size: int = 1, desc: str = "infill"
+) -> list[str]:
+    """Greedy PSM infills of `tasks`, each stopping at <EOT> (or EOS)."""
+    fim = fim_tokens(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else fim.eos_id
+    prompts = [psm_prompt_ids(tokenizer, t.prefix, t.suffix) for t in tasks]
+    new = generate_ids(model, prompts, [fim.eot_id, fim.eos_id], pad_id, max_new_tokens, batch_size, desc)
+    return [decode_middle(tokenizer, ids) for ids in new]
+
+
+def normalize(code: str) -> str:
+    """Trailing whitespace stripped from every line, trailing empty lines dropped (indentation kept)."""
+    return "\n".join(line.rstrip() for line in code.split("\n")).rstrip("\n")
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    return normalize(prediction) == normalize(reference)
+
+
+def edit_similarity(prediction: str, reference: str) -> float:
+    """1 - Levenshtein distance / length of the longer string, on normalized text (1.0 = identical)."""
+    from rapidfuzz.distance import Levenshtein
+
+    return float(Levenshtein.normalized_similarity(normalize(prediction), normalize(reference)))
+
+
+def filled_file_parses(task: Task, content: str, prediction: str) -> bool:
+    """Whether the original file with the hole filled by `prediction` parses with no ERROR/MISSING nodes."""
+    filled = normalize(prediction) + ("\n" if task.middle.endswith("\n") else "")
+    source = content[: task.span[0]] + filled + content[task.span[1] :]
+    return not _parser(task.language).parse(source.encode("utf-8")).root_node.has_error
+
+
+def score_tasks(
+    tasks: Sequence[Task], predictions: Sequence[str], contents: Mapping[tuple[str, str], str]
+) -> list[dict[str, Any]]:
+    """Per-task scores: exact_match, edit_similarity, parses (Python only, else None)."""
+    rows = []
+    for task, prediction in zip(tasks, predictions, strict=True):
+        parses = None
+        if task.language == "python":
+            parses = filled_file_parses(task, contents[(task.repo, task.path)], prediction)
+        rows.append(
+            {
+                "task_id": task.task_id,
+                "prediction": prediction,
+                "exact_match": exact_match(prediction, task.middle),
+                "edit_similarity": edit_similarity(prediction, task.middle),
+                "parses": parses,
+            }
+        )
+    return rows
+
+
+def aggregate(tasks: Sequence[Task], scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The §4 infilling block: overall, by_kind and by_language means (parse_rate over Python tasks only)."""
+
+    def metrics(indices: list[int]) -> dict[str, Any]:
+        parsed = [scores[i]["parses"] for i in indices if scores[i]["parses"] is not None]
+        return {
+            "exact_match": float(np.mean([scores[i]["exact_match"] for i in indices])),
+            "edit_similarity": float(np.mean([scores[i]["edit_similarity"] for i in indices])),
+            "parse_rate": float(np.mean(parsed)) if parsed else None,
+            "tasks": len(indices),
+        }
+
+    block: dict[str, Any] = {"overall": metrics(list(range(len(tasks))))}
+    for group, key in (("by_kind", "kind"), ("by_language", "language")):
+        members: dict[str, list[int]] = {}
+        for i, task in enumerate(tasks):
+            members.setdefault(getattr(task, key), []).append(i)
+        block[group] = {name: metrics(members[name]) for name in sorted(members)}
+    return block

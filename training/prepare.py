@@ -1,0 +1,290 @@
+"""Documents → training sequences: tokenize, chunk to the context, apply FIM, close with EOS.
+
+The output is a `datasets.Dataset` with one `input_ids` column, which TRL's SFTTrainer takes as is (and
+packs). Work is batched: the long documents of a batch are tokenized (with offsets, for chunking) in one
+call and all FIM pieces of a batch in one or two more, so the Rust tokenizer does the heavy lifting.
+`python -m training prepare --recipe R --dataset D --dump N FILE.jsonl` writes what the model sees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from training.data import chunk_spans
+from training.fim import SENTINEL, FimPlan, FimTokens, assemble, clm_tokens, fim_pieces, fim_tokens, plan_fim
+
+# BOS <PRE> <SUF> <MID> <EOT> EOS, plus slack for the few tokens that cutting a chunk into three pieces at
+# characters can add (a token split at each cut, a leading "▁" on the prefix).
+FIM_OVERHEAD = 6 + 10
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    mode: str
+    doc_index: int
+    plan: FimPlan
+
+
+@dataclass
+class PrepareStats:
+    documents: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    modes: Counter = field(default_factory=Counter)
+
+    def add(self, example: Example) -> None:
+        self.chunks += 1
+        self.tokens += len(example.input_ids)
+        self.modes[example.mode] += 1
+
+
+class Preparer:
+    """Turns batches of documents into training sequences of at most `max_length` tokens."""
+
+    def __init__(self, tokenizer, max_length: int, fim_rate: float, spm_rate: float):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.fim_rate, self.spm_rate = fim_rate, spm_rate
+        # FIM ids are required only when FIM is on; CLM needs just BOS/EOS.
+        self.tokens: FimTokens = fim_tokens(tokenizer) if fim_rate > 0 else clm_tokens(tokenizer)
+        self.budget = max_length - FIM_OVERHEAD
+        if self.budget < 16:
+            raise ValueError(f"max_length={max_length} leaves no room for text after the FIM tokens")
+        self._sentinel = tokenizer.encode(SENTINEL, add_special_tokens=False)
+
+    def prepare(self, texts: list[str], languages: list[str], rng: np.random.Generator, first_index: int = 0):
+        """One batch of documents → Examples, in document order (chunks in text order)."""
+        # 1. Chunk. A document whose UTF-8 size (+1 for SentencePiece's leading "▁") fits the budget cannot
+        #    have more tokens than that (every token covers at least one byte), so it skips tokenization here.
+        long_docs = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) + 1 > self.budget]
+        encoded = {}
+        if long_docs:
+            enc = self.tokenizer(
+                [texts[i] for i in long_docs], add_special_tokens=False, return_offsets_mapping=True
+            )
+            encoded = dict(
+                zip(long_docs, zip(enc["input_ids"], enc["offset_mapping"], strict=True), strict=True)
+            )
+        chunks: list[tuple[int, str, list[int] | None]] = []  # (doc, text, ids when already known)
+        for i, text in enumerate(texts):
+            if i not in encoded:
+                chunks.append((i, text, None))
+                continue
+            ids, offsets = encoded[i]
+            for c in chunk_spans(text, languages[i], offsets, self.budget):
+                chunks.append((i, text[c.start : c.end], ids[c.token_start : c.token_end]))
+        # 2. Plan FIM per chunk (the only randomness), 3. encode all pieces in two batched calls.
+        plans = [plan_fim(text, rng, self.fim_rate, self.spm_rate) for _, text, _ in chunks]
+        spaced, nospace = [], []
+        for plan, (_, _, ids) in zip(plans, chunks, strict=True):
+            if plan.mode == "clm" and ids is not None:
+                continue  # a CLM chunk of a long document keeps its tokens from the document's tokenization
+            for text, leading_space in fim_pieces(plan):
+                (spaced if leading_space else nospace).append(text)
+        spaced_ids = iter(self._encode(spaced, leading_space=True))
+        nospace_ids = iter(self._encode(nospace, leading_space=False))
+        # 4. Assemble.
+        out = []
+        for plan, (doc, text, ids) in zip(plans, chunks, strict=True):
+            if plan.mode == "clm" and ids is not None:
+                pieces = [ids]
+            else:
+                pieces = [next(spaced_ids if space else nospace_ids) for _, space in fim_pieces(plan)]
+            input_ids = assemble(plan, pieces, self.tokens)
+            if len(input_ids) > self.max_length:
+                out.extend(self._split_again(text, languages[doc], rng, first_index + doc))
+            else:
+                out.append(Example(input_ids, plan.mode, first_index + doc, plan))
+        return out
+
+    def _encode(self, texts: list[str], leading_space: bool) -> list[list[int]]:
+        if not texts:
+            return []
+        if leading_space:
+            return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        # Code Llama's no-leading-space encoding, batched: encode SENTINEL + text and drop the sentinel.
+        n = len(self._sentinel)
+        out = self.tokenizer([SENTINEL + t if t else "" for t in texts], add_special_tokens=False)[
+            "input_ids"
+        ]
+        for ids, text in zip(out, texts, strict=True):
+            if text and ids[:n] != self._sentinel:
+                raise ValueError(f"the tokenizer merged {SENTINEL!r} with the text after it")
+        return [ids[n:] if text else [] for ids, text in zip(out, texts, strict=True)]
+
+    def _split_again(self, text: str, language: str, rng: np.random.Generator, doc: int) -> list[Example]:
+        """Rare: FIM cuts added more tokens than the slack allows. Halve the chunk and prepare the halves."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        half = max(16, (len(enc["input_ids"]) + 1) // 2)
+        parts = [text[c.start : c.end] for c in chunk_spans(text, language, enc["offset_mapping"], half)]
+        if len(parts) < 2:
+            raise ValueError(
+                f"a {len(enc['input_ids'])}-token chunk does not fit max_length={self.max_length}"
+            )
+        examples = self.prepare(parts, [language] * len(parts), rng)
+        for ex in examples:
+            ex.doc_index = doc
+        return examples
+
+
+def iter_examples(
+    preparer: Preparer,
+    texts: Iterable[str],
+    languages: Iterable[str],
+    rng: np.random.Generator,
+    batch_size: int = 256,
+) -> Iterator[Example]:
+    """Stream Examples over a corpus split, `batch_size` documents at a time."""
+    batch_t, batch_l, start = [], [], 0
+    for text, language in zip(texts, languages, strict=True):
+        batch_t.append(text)
+        batch_l.append(language)
+        if len(batch_t) == batch_size:
+            yield from preparer.prepare(batch_t, batch_l, rng, start)
+            start += len(batch_t)
+            batch_t, batch_l = [], []
+    if batch_t:
+        yield from preparer.prepare(batch_t, batch_l, rng, start)
+
+
+def prepare_split(
+    split, preparer: Preparer, seed: int, desc: str = "prepare", limit: int | None = None
+) -> tuple[Dataset, PrepareStats]:
+    """A corpus split (with `content` and `language`) → (Dataset of input_ids, stats)."""
+    if limit is not None:
+        split = split.select(range(min(limit, len(split))))
+    stats, arrays, pending = PrepareStats(documents=len(split)), [], []
+    rng = np.random.default_rng(seed)
+    bar = tqdm(total=len(split), desc=desc, unit="doc", disable=None)
+    for batch in split.iter(batch_size=1024):
+        for ex in iter_examples(preparer, batch["content"], batch["language"], rng):
+            stats.add(ex)
+            pending.append(ex.input_ids)
+        # Arrow int32 lists keep a large corpus in a fraction of the memory of Python lists.
+        arrays.append(pa.array(pending, type=pa.list_(pa.int32())))
+        pending = []
+        bar.update(len(batch["content"]))
+    bar.close()
+    table = pa.table({"input_ids": pa.chunked_array(arrays, type=pa.list_(pa.int32()))})
+    return Dataset(table), stats
+
+
+def dump_examples(
+    split, preparer: Preparer, seed: int, n: int, path: Path, tokenizer, max_docs: int = 5000
+) -> list[dict]:
+    """Write `n` prepared examples as JSON lines, covering every mode that occurs (CLM, PSM, SPM) first."""
+    rng = np.random.default_rng(seed)
+    split = split.select(range(min(max_docs, len(split))))
+    by_mode: dict[str, list[Example]] = {}
+    for ex in iter_examples(preparer, split["content"], split["language"], rng):
+        by_mode.setdefault(ex.mode, []).append(ex)
+        if len(by_mode) == 3 and all(len(v) >= n for v in by_mode.values()):
+            break
+    chosen, queues = [], [list(v) for v in by_mode.values()]
+    while len(chosen) < n and any(queues):  # round-robin over the modes
+        for q in queues:
+            if q and len(chosen) < n:
+                chosen.append(q.pop(0))
+    rows = [describe(ex, split[ex.doc_index], preparer.tokens, tokenizer) for ex in chosen]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp.replace(path)
+    return rows
+
+
+def describe(ex: Example, doc: dict, tokens: FimTokens, tokenizer) -> dict:
+    """One example for humans: ids, mode, and each segment between special tokens decoded separately."""
+    specials = {
+        tokens.bos_id: "BOS",
+        tokens.prefix_id: "PRE",
+        tokens.suffix_id: "SUF",
+        tokens.middle_id: "MID",
+        tokens.eot_id: "EOT",
+        tokens.eos_id: "EOS",
+    }
+    segments, current = [], []
+    for i in ex.input_ids:
+        if i in specials:
+            if current:
+                segments.append(tokenizer.decode(current))
+                current = []
+            segments.append(f"<{specials[i]}>")
+        else:
+            current.append(i)
+    if current:
+        segments.append(tokenizer.decode(current))
+    return {
+        "repo": doc.get("repo"),
+        "path": doc.get("path"),
+        "language": doc.get("language"),
+        "mode": ex.mode,
+        "num_tokens": len(ex.input_ids),
+        "pieces": {"prefix": ex.plan.prefix, "middle": ex.plan.middle, "suffix": ex.plan.suffix},
+        "segments": segments,
+        "input_ids": ex.input_ids,
+    }
+
+
+def tokenizer_for(config, train_split):
+    """The recipe's tokenizer: the tiny one is trained on the train split exactly as `train` builds it."""
+    from training.modeling import load_tokenizer, pin_revision
+    from training.tiny import build_tiny_tokenizer, sample_texts
+
+    if config.is_tiny:
+        return build_tiny_tokenizer(
+            sample_texts(train_split["content"], config.tiny_tokenizer_chars), config.tiny_vocab_size
+        )
+    return load_tokenizer(
+        config.model_name_or_path, pin_revision(config.model_name_or_path, config.model_revision)
+    )
+
+
+def add_args(parser) -> None:
+    from training.config import add_recipe_args
+
+    add_recipe_args(parser)
+    parser.add_argument("--split", default=None, help="corpus split (default: the recipe's train split)")
+    parser.add_argument(
+        "--dump", nargs=2, metavar=("N", "FILE"), help="write N prepared examples (all modes) as JSON lines"
+    )
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.config import recipe_from_args
+    from training.data import load_corpus
+
+    config, _ = recipe_from_args(args)
+    split = args.split or config.train_split
+    corpus = load_corpus(
+        config.dataset, config.dataset_revision, tuple(dict.fromkeys([config.train_split, split]))
+    )
+    tokenizer = tokenizer_for(config, corpus[config.train_split])
+    preparer = Preparer(tokenizer, config.max_length, config.effective_fim_rate, config.spm_rate)
+    if args.dump:
+        rows = dump_examples(
+            corpus[split], preparer, config.seed, int(args.dump[0]), Path(args.dump[1]), tokenizer
+        )
+        print(f"wrote {len(rows)} examples ({', '.join(r['mode'] for r in rows)}) to {args.dump[1]}")
+        return 0
+    _, stats = prepare_split(corpus[split], preparer, config.seed, f"prepare {split}", config.max_train_docs)
+    table = Table(title=f"prepared {split} ({config.recipe_name}, max_length {config.max_length})")
+    for col in ("documents", "sequences", "tokens", "clm", "psm", "spm"):
+        table.add_column(col, justify="right")
+    m = stats.modes
+    table.add_row(*map(str, (stats.documents, stats.chunks, stats.tokens, m["clm"], m["psm"], m["spm"])))
+    Console().print(table)
+    return 0

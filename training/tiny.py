@@ -1,0 +1,105 @@
+"""Tiny, offline stand-ins for Code Llama: a Code Llama–style tokenizer and a small Llama.
+
+Tests, the `tiny` recipe and the offline demo use these so that nothing is ever downloaded. The tokenizer is
+built the way Code Llama's is (SentencePiece-style BPE with "▁" for spaces, byte fallback, BOS=<s>, EOS=</s>)
+and carries the same infilling tokens (`▁<PRE>`, `▁<SUF>`, `▁<MID>`, `▁<EOT>`, `<FILL_ME>`), so the FIM code
+runs against the same tokenizer class and ids layout as the real model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import CodeLlamaTokenizer, LlamaConfig, LlamaForCausalLM
+
+SPECIAL = ["<unk>", "<s>", "</s>"]
+BYTE_TOKENS = [f"<0x{i:02X}>" for i in range(256)]
+
+# A small built-in text so a tokenizer can be built with no corpus at hand (unit tests).
+_FALLBACK_TEXT = '''
+from flytekit import task, workflow
+
+
+@task
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@workflow
+def wf(x: int = 1) -> int:
+    return add(a=x, b=2)
+
+func main() {
+    fmt.Println("hello flyte")
+}
+'''
+
+
+def build_tiny_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 512) -> CodeLlamaTokenizer:
+    """Train a small Code Llama–style BPE on `texts` (deterministic for the same texts) and wrap it.
+
+    The vocabulary is: <unk>, <s>, </s>, the 256 byte-fallback tokens, learned merges, then the FIM tokens.
+    """
+    if vocab_size < len(SPECIAL) + len(BYTE_TOKENS) + 16:
+        raise ValueError(f"vocab_size={vocab_size} is too small: need at least {len(SPECIAL) + 256 + 16}")
+    texts = list(texts) if texts is not None else [_FALLBACK_TEXT]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    # Same pre-tokenization as CodeLlamaTokenizer: spaces become "▁", one prefix space, no splitting.
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL + BYTE_TOKENS,
+        show_progress=False,
+        max_token_length=16,
+    )
+    bpe.train_from_iterator(texts, trainer=trainer)
+    model_json = json.loads(bpe.to_str())["model"]
+    vocab: dict[str, int] = model_json["vocab"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model_json["merges"]]
+    tok = CodeLlamaTokenizer(vocab=vocab, merges=merges)
+    tok.pad_token = tok.eos_token  # padding is masked by attention_mask; EOS itself is always trained on
+    tok.model_max_length = 4096
+    return tok
+
+
+def build_tiny_model(
+    tokenizer: CodeLlamaTokenizer,
+    hidden_size: int = 64,
+    num_hidden_layers: int = 2,
+    num_attention_heads: int = 4,
+    intermediate_size: int = 128,
+    max_position_embeddings: int = 2048,
+    seed: int = 0,
+) -> LlamaForCausalLM:
+    """A randomly initialised Llama sized for CPU tests, its vocabulary matching `tokenizer`."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_attention_heads,
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
+
+
+def sample_texts(texts: Iterable[str], max_chars: int = 2_000_000) -> list[str]:
+    """The first `max_chars` characters' worth of `texts`: enough to train a tiny BPE quickly."""
+    out, total = [], 0
+    for text in texts:
+        out.append(text)
+        total += len(text)
+        if total >= max_chars:
+            break
+    return out
