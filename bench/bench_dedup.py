@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dataset_builder.dedup import DedupConfig, deduplicate, rank_repos  # noqa: E402
-from dataset_builder.record import Record, count_lines, record_id  # noqa: E402
-from dataset_builder.redact import redact_records  # noqa: E402
+from dataset_builder.dedup import DedupConfig, deduplicate, rank_repos
+from dataset_builder.record import Record, count_lines, record_id
+from dataset_builder.redact import redact_records
 
 # repo -> (ref, split); flyte is pinned to the last v1 monorepo tag.
 REPOS = {
@@ -141,10 +141,11 @@ def run(mirrors: Path, scale: int, config: DedupConfig) -> dict:
     redacted, redaction_report = redact_records(records)
     t_redact = time.perf_counter() - t0
 
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    kept, report = deduplicate(redacted, ranks, config)
+    result = deduplicate(redacted, ranks, config, timings=timings)
     t_dedup = time.perf_counter() - t0
-    timings = report.pop("timings_s", {})
+    kept, report = result.kept, result.report
     return {
         "scale": scale,
         "files": len(records),
@@ -163,7 +164,9 @@ def run(mirrors: Path, scale: int, config: DedupConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mirrors", type=Path, default=Path("/work/mirrors"))
     parser.add_argument("--scale", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--json", type=Path, help="write the full results here")
@@ -180,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         base, big = results[0]["seconds"], results[-1]["seconds"]
         for key in ("redact", "exact", "near", "dedup_total"):
             if base.get(key):
-                print(f"{key}: {results[-1]['scale']}x/{results[0]['scale']}x time ratio {big[key] / base[key]:.2f}")
+                print(
+                    f"{key}: {results[-1]['scale']}x/{results[0]['scale']}x time ratio "
+                    f"{big[key] / base[key]:.2f}"
+                )
     first = results[0]
     print(json.dumps({"dedup": first["dedup"], "redactions": first["redactions"]}, indent=1, sort_keys=True))
     if args.json:

@@ -25,8 +25,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.evaluate import score_documents  # noqa: E402
-from training.infill import generate_ids  # noqa: E402
+from training.evaluate import score_documents
+from training.infill import generate_ids
 
 SHAPES = {
     # The tiny recipe's model (training/recipes/tiny.yaml).
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU x{torch.get_num_threads()}"
     )
     table = Table(
-        title=f"evaluation throughput: {args.shapes} ({params / 1e6:.2f}M params), {args.dtype}, {device_name}"
+        title=f"evaluation: {args.shapes} ({params / 1e6:.2f}M params), {args.dtype}, {device_name}"
     )
     for col in ("what", "context", "stride", "batch", "tokens", "seconds", "tokens/s"):
         table.add_column(col, justify="right")

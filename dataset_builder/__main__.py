@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_CACHE = Path.home() / ".cache" / "flyte-llama"
+from .config import DEFAULT_CACHE
 
 DESCRIPTION = """\
 Build the Flyte Llama corpus: the pinned Flyte repos of the recipe (dataset_builder/corpus.yaml) →
@@ -81,20 +81,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .build import build_corpus
     from .config import load_config
-    from .export import export_dataset
-    from .hf_builder import build_dataset, make_builder
-    from .sources import resolve_sources
     from .summary import print_summary
 
     start = time.perf_counter()
-    cfg = load_config(args.config, args.set)
-    sources = resolve_sources(cfg, args.cache_dir, args.mirrors, _sources_arg(args.source))
-    builder = make_builder(cfg, sources, args.cache_dir / "datasets", progress=not args.no_progress)
-    dd, report = build_dataset(builder)
-    manifest = export_dataset(dd, report, cfg, args.out)
+    manifest = build_corpus(
+        args.out,
+        args.config,
+        overrides=args.set,
+        mirrors=args.mirrors,
+        sources=_sources_arg(args.source),
+        cache_dir=args.cache_dir,
+        progress=not args.no_progress,
+    )
     print_summary(manifest)
-    print(f"wrote {args.out} (config_sha256 {cfg.config_sha256[:12]}) in {time.perf_counter() - start:.1f}s")
+    sha = load_config(args.config, args.set).config_sha256
+    print(f"wrote {args.out} (config_sha256 {sha[:12]}) in {time.perf_counter() - start:.1f}s")
     return 0
 
 

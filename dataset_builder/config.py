@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 DEFAULT_CONFIG = Path(__file__).with_name("corpus.yaml")
+DEFAULT_CACHE = Path.home() / ".cache" / "flyte-llama"  # partial clones and prepared builds
 SPLIT_ROLES = ("train", "test")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")

@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 AUTHOR = "Test Author"
 EMAIL = "test@example.com"
 EPOCH = 1_700_000_000  # 2023-11-14T22:13:20Z; each commit adds a minute
@@ -204,3 +206,26 @@ def expected_drops(*specs: dict[str, tuple[str | bytes, str | None]]) -> dict[st
     from collections import Counter
 
     return dict(Counter(reason for spec in specs for _, reason in spec.values() if reason))
+
+
+def write_config(path: Path, pins: dict[str, str], urls: dict[str, str] | None = None, **extra) -> Path:
+    """A recipe YAML for the fixture repos `trainrepo` (train) and `testrepo` (test) at `pins`."""
+    roles = {"trainrepo": "train", "testrepo": "test"}
+    data = {
+        "version": "0.1.0",
+        "repos": [
+            {
+                "name": n,
+                "url": (urls or {}).get(n, f"https://example.invalid/{n}"),
+                "ref": "main",
+                "commit": sha,
+                "split": roles[n],
+                "license": "Apache-2.0",
+            }
+            for n, sha in pins.items()
+        ],
+        "splits": {"validation_fraction": 0.25, "salt": "test"},
+        **extra,
+    }
+    path.write_text("# fixture recipe\n" + yaml.safe_dump(data, sort_keys=False))
+    return path

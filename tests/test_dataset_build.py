@@ -9,43 +9,22 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
-from dataset_builder.__main__ import main
-from dataset_builder.config import load_config
-from dataset_builder.hf_builder import build_dataset, make_builder
-from dataset_builder.sources import resolve_sources
-from tests.gitrepos import (
+from gitrepos import (
     FILTER_OVERRIDES,
     TEST_FILES,
     TRAIN_FILES,
     GitRepo,
     expected_drops,
     files_of,
+    write_config,
 )
 
+from dataset_builder.__main__ import main
+from dataset_builder.config import load_config
+from dataset_builder.hf_builder import build_dataset, make_builder
+from dataset_builder.sources import resolve_sources
+
 SUBMODULE_SHA = "1" * 40
-
-
-def write_config(path: Path, pins: dict[str, str], urls: dict[str, str] | None = None, **extra) -> Path:
-    roles = {"trainrepo": "train", "testrepo": "test"}
-    data = {
-        "version": "0.1.0",
-        "repos": [
-            {
-                "name": n,
-                "url": (urls or {}).get(n, f"https://example.invalid/{n}"),
-                "ref": "main",
-                "commit": sha,
-                "split": roles[n],
-                "license": "Apache-2.0",
-            }
-            for n, sha in pins.items()
-        ],
-        "splits": {"validation_fraction": 0.25, "salt": "test"},
-        **extra,
-    }
-    path.write_text("# fixture recipe\n" + yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from gitrepos import GitRepo, write_config
 
 from dataset_builder.__main__ import main
 from dataset_builder.config import load_config
 from dataset_builder.gitread import git
 from dataset_builder.pin import resolve_pins, rewrite_commits, write_pins
 from dataset_builder.sources import SourceError, promisor_remote, resolve_sources
-from tests.gitrepos import GitRepo
-from tests.test_dataset_build import write_config
 
 FILES = {
     "pkg/a.py": "def a() -> int:\n    return 1\n",

@@ -16,7 +16,8 @@ from training.tiny import build_tiny_tokenizer
 
 def python_doc(i: int, defs: int) -> str:
     body = "".join(
-        f"@task\ndef fn_{i}_{j}(a: int, b: int) -> int:\n    '''Add {j}.'''\n    c = a + b * {j}\n    return c\n\n\n"
+        f"@task\ndef fn_{i}_{j}(a: int, b: int) -> int:\n"
+        f"    '''Add {j}.'''\n    c = a + b * {j}\n    return c\n\n\n"
         for j in range(defs)
     )
     return f"import os\n\n\n{body}class Holder{i}:\n    value = {i}\n"

@@ -14,6 +14,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("training.prepare", "tokenize + chunk + FIM a corpus split; --dump N FILE.jsonl"),
     "train": ("training.train", "LoRA fine-tuning with SFTTrainer into --output-dir RUN"),
+    "evaluate": ("training.evaluate", "perplexity + infilling, base vs adapter, into eval_results.json"),
+    "complete": ("training.complete", "greedy completion, or an infill when a suffix is given"),
 }
 
 

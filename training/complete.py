@@ -79,9 +79,24 @@ def complete(model, tokenizer, prefix: str, suffix: str | None = None, max_new_t
     return decode_middle(tokenizer, new)
 
 
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """Hook for training/__main__.py's COMMANDS registry."""
+    build_parser(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Hook for training/__main__.py's COMMANDS registry."""
+    complete_args(args)
+    return 0
+
+
 def complete_main(argv: Sequence[str] | None = None) -> str:
-    """`python -m training complete`: prints (and returns) the generated text."""
-    args = build_parser().parse_args(argv)
+    """`python -m training complete` as a function: parses `argv`, prints and returns the generated text."""
+    return complete_args(build_parser().parse_args(argv))
+
+
+def complete_args(args: argparse.Namespace) -> str:
+    """Load the model(s), generate, print the text."""
     prefix, suffix = resolve_text(args)
     if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from datasets import DatasetDict, load_dataset
+import pyarrow as pa
+from datasets import Dataset, DatasetDict, load_dataset
 
 REQUIRED_COLUMNS = ("content", "language", "repo", "path")
 
@@ -44,9 +45,7 @@ def load_corpus(
         raise ValueError("no dataset given: pass --dataset PATH (a corpus folder) or --dataset ORG/NAME")
     local = Path(dataset).expanduser()
     if local.exists():
-        if not (local / "data").is_dir() and not (local / "README.md").is_file():
-            raise FileNotFoundError(f"{local} is not a dataset folder (expected data/*.parquet, README.md)")
-        corpus = load_dataset(str(local))
+        corpus = _read_folder(local)
     else:
         try:
             corpus = load_dataset(dataset, revision=revision)
@@ -62,6 +61,28 @@ def load_corpus(
         if missing:
             raise ValueError(f"dataset {dataset!r} split {split!r} lacks columns {missing}")
     return corpus
+
+
+def _read_folder(folder: Path) -> DatasetDict:
+    """The splits of a local dataset folder, read straight from its Parquet shards.
+
+    Not `load_dataset(folder)`: datasets 5.2 keys its cache of a local folder on the card, not on the
+    Parquet contents, so a rebuilt corpus with an unchanged README silently loads the old rows (or fails
+    its split-size check). Reading the shards directly is always the folder's current content.
+    """
+    import pyarrow.parquet as pq
+
+    shards: dict[str, list[Path]] = {}
+    for path in sorted((folder / "data").glob("*.parquet")):
+        shards.setdefault(path.name.split("-")[0], []).append(path)
+    if not shards:
+        raise FileNotFoundError(f"{folder} is not a dataset folder (expected data/<split>-*.parquet)")
+    return DatasetDict(
+        {
+            split: Dataset(pa.concat_tables([pq.read_table(p) for p in paths]))
+            for split, paths in shards.items()
+        }
+    )
 
 
 @cache
@@ -178,7 +199,6 @@ def write_corpus_folder(out: str | Path, splits: dict[str, list[dict]]) -> Path:
     """Write `splits` ({"train": [{"content", "language", "repo", "path"}, …], …}) in the dataset folder
     layout of docs/ARCHITECTURE.md §2 (one Parquet shard per split). For tests and offline demos; the real
     corpus, with its card and manifest, comes from `python -m dataset_builder`."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = Path(out)

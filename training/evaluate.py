@@ -67,7 +67,8 @@ def encode_documents(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     """`BOS + tokens + EOS` for each text (one batched tokenizer call)."""
     if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError(f"{type(tokenizer).__name__} needs a BOS and an EOS token to score whole documents")
-    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    # verbose=False: documents longer than model_max_length are expected, the sliding window handles them.
+    encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     return [[tokenizer.bos_token_id, *ids, tokenizer.eos_token_id] for ids in encoded]
 
 
@@ -219,12 +220,27 @@ def load_models(base: str | None, base_revision: str | None, adapter: str | None
     return model, tokenizer, base, base_revision
 
 
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """Hook for training/__main__.py's COMMANDS registry."""
+    build_parser(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Hook for training/__main__.py's COMMANDS registry."""
+    evaluate(args)
+    return 0
+
+
 def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """`python -m training evaluate`: perplexity (+ infilling) for base [and adapter]; writes --out."""
+    """`python -m training evaluate` as a function: parses `argv`, returns the results it wrote."""
+    return evaluate(build_parser().parse_args(argv))
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Perplexity (+ infilling) for the base [and the adapter]; writes --out and the tasks next to it."""
     from training import infill
     from training.eval_results import build_results, print_summary, write_atomic, write_results
 
-    args = build_parser().parse_args(argv)
     if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(
             f"{args.adapter}/adapter_config.json not found: --adapter must be a RUN/adapter folder "
@@ -236,6 +252,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model, tokenizer, base, base_revision = load_models(args.base, args.base_revision, args.adapter, dtype)
     context = args.context or model.config.max_position_embeddings
     stride = args.stride or max(context // 2, 1)
+    sliding_windows(2, context, stride)  # checks context and stride before any work is done
     docs = encode_documents(tokenizer, [r["content"] for r in records])
 
     tasks = []
@@ -248,8 +265,6 @@ def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             prefix_tokens=args.prefix_tokens,
             suffix_tokens=args.suffix_tokens,
         )
-        tasks_path = Path(args.out).with_name(infill.TASKS_FILE)
-        infill.write_tasks(tasks_path, tasks)
     contents = {(r["repo"], r["path"]): r["content"] for r in records}
 
     perplexity: dict[str, Any] = {}
@@ -293,6 +308,8 @@ def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         infilling={"tasks_file": infill.TASKS_FILE, **infilling} if tasks else None,
     )
     write_results(args.out, results)
+    if tasks:
+        infill.write_tasks(Path(args.out).with_name(infill.TASKS_FILE), tasks)
     if outputs:  # what each model wrote for each task: for reading, not part of the §4 contract
         lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in outputs)
         write_atomic(Path(args.out).with_name(OUTPUTS_FILE), lines)

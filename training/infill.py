@@ -65,6 +65,7 @@ def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[i
     if tree.root_node.has_error:
         return None
     lines = content.split("\n")
+    raw_lines = source.split(b"\n")  # tree-sitter columns count bytes, not characters
     bodies: list[tuple[int, int]] = []
     text_rows: set[int] = set()
     stack = [tree.root_node]
@@ -76,7 +77,7 @@ def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[i
         ):
             # A comment that starts a line makes the line comment-only; a multi-line string's rows are text.
             start = node.start_point.row
-            if node.type != "comment" or not lines[start][: node.start_point.column].strip():
+            if node.type != "comment" or not raw_lines[start][: node.start_point.column].strip():
                 text_rows.update(range(start, node.end_point.row + 1))
         if node.type not in FUNCTION_TYPES[language]:
             continue
@@ -87,7 +88,7 @@ def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[i
             first, last = body.start_point.row + 1, body.end_point.row - 1
         else:
             first, last = body.start_point.row, body.end_point.row
-            if lines[first][: body.start_point.column].strip():  # `def f(): return 1` shares the header row
+            if raw_lines[first][: body.start_point.column].strip():  # `def f(): return 1` shares the header row
                 first += 1
         if first <= last:
             bodies.append((first, last))
@@ -116,7 +117,7 @@ def trim_prefix(tokenizer, text: str, budget: int | None) -> str:
     """The end of `text` in at most `budget` tokens, starting at a line start."""
     if budget is None:
         return text
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     if len(enc["input_ids"]) <= budget:
         return text
     char = enc["offset_mapping"][len(enc["input_ids"]) - budget][0]
@@ -130,7 +131,7 @@ def trim_suffix(tokenizer, text: str, budget: int | None) -> str:
     """The start of `text` in at most `budget` tokens, ending at a line end."""
     if budget is None:
         return text
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     if len(enc["input_ids"]) <= budget:
         return text
     cut = text.rfind("\n", 0, enc["offset_mapping"][budget - 1][1]) + 1 if budget > 0 else 0

@@ -81,7 +81,7 @@ def train(
         "global_step": trainer.state.global_step,
         "train_tokens": int(trainer.state.num_input_tokens_seen),
         "train_runtime_s": round(float(result.metrics.get("train_runtime", 0.0)), 3),
-        "hardware": hardware(),
+        "hardware": hardware(config.world_size),
         "objective": config.objective,
         "fim_rate": config.effective_fim_rate,
         "spm_rate": config.spm_rate,
@@ -147,12 +147,11 @@ def save_adapter(
     tmp.replace(out)
 
 
-def hardware() -> str:
+def hardware(world_size: int) -> str:
     if torch.cuda.is_available():
-        n = torch.cuda.device_count()
-        return f"{n} x {torch.cuda.get_device_name(0)}"
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {world} process(es))"
+        return f"{world_size} x {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu ({cpu}, {os.cpu_count()} cores, {world_size} process(es))"
 
 
 def print_summary(log_history: list[dict], summary: dict, stats, adapter_dir: Path) -> None:

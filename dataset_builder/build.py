@@ -1,0 +1,34 @@
+"""One call that builds the corpus folder: what `python -m dataset_builder build` and the job both run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_CACHE, load_config
+from .export import export_dataset
+from .hf_builder import build_dataset, make_builder
+from .sources import resolve_sources
+
+
+def build_corpus(
+    out: str | Path,
+    config: str | Path | None = None,
+    *,
+    overrides: list[str] | None = None,
+    mirrors: str | Path | None = None,
+    sources: dict[str, str] | None = None,
+    cache_dir: str | Path = DEFAULT_CACHE,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build the Hub dataset folder `out` from the recipe `config` and return its manifest.
+
+    Sources are resolved (and pins checked) before anything is read or written, so a bad pin or an
+    unreachable repo fails fast and leaves no output.
+    """
+    cfg = load_config(config, overrides or [])
+    cache_dir = Path(cache_dir)
+    resolved = resolve_sources(cfg, cache_dir, Path(mirrors) if mirrors else None, sources or {})
+    builder = make_builder(cfg, resolved, cache_dir / "datasets", progress=progress)
+    dd, report = build_dataset(builder)
+    return export_dataset(dd, report, cfg, out)

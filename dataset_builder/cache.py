@@ -1,0 +1,96 @@
+"""Per-repo cache of processed records, keyed by (pinned commit SHA, config hash).
+
+A repo's records depend only on its commit and on the corpus config, so a rebuild with the same pins and
+config reads one Parquet file per repo instead of re-reading git and re-running the filters. Changing a
+pin or any config value changes the key: that repo (or every repo, for a config change) is recomputed.
+
+Layout: `<cache_dir>/<repo>/<commit_sha>-<config_hash[:16]>.parquet`, written with
+`records_to_table`, so the cache holds exactly the published columns. Writes are atomic (temporary file
+in the same folder, then `os.replace`), so an interrupted build never leaves a half-written entry that a
+later build would trust. The key is also stored in the file's schema metadata and checked on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataset_builder.record import Record, records_to_table, table_to_records
+
+CACHE_FORMAT = "1"  # bump when the cached content changes meaning without a config change
+_META_KEY = b"flyte_llama_cache"
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical JSON of a config (a dataclass or a JSON-serialisable mapping)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def cache_path(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str) -> Path:
+    if not repo or "/" in repo or repo.startswith("."):
+        raise ValueError(f"repo name {repo!r} cannot be used as a cache folder name")
+    if len(commit_sha) < 7 or any(c not in "0123456789abcdef" for c in commit_sha):
+        raise ValueError(f"commit {commit_sha!r} is not a hex SHA; resolve refs to SHAs before caching")
+    return Path(cache_dir) / repo / f"{commit_sha}-{cfg_hash[:16]}.parquet"
+
+
+def _key(repo: str, commit_sha: str, cfg_hash: str) -> bytes:
+    return json.dumps({"format": CACHE_FORMAT, "repo": repo, "commit": commit_sha, "config": cfg_hash}).encode()
+
+
+def load(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str) -> list[Record] | None:
+    """The cached records, or None on a miss (no entry, another key, or an unreadable file)."""
+    path = cache_path(cache_dir, repo, commit_sha, cfg_hash)
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid):
+        return None  # truncated or foreign file: recompute and overwrite
+    if (table.schema.metadata or {}).get(_META_KEY) != _key(repo, commit_sha, cfg_hash):
+        return None
+    return table_to_records(table.replace_schema_metadata(None))
+
+
+def store(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, records: list[Record]) -> Path:
+    """Write the entry atomically and remove the repo's entries for other keys (stale pins/configs)."""
+    path = cache_path(cache_dir, repo, commit_sha, cfg_hash)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = records_to_table(records)
+    table = table.replace_schema_metadata({_META_KEY: _key(repo, commit_sha, cfg_hash)})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for other in path.parent.glob("*.parquet"):
+        if other != path:
+            other.unlink(missing_ok=True)
+    return path
+
+
+def load_or_compute(
+    cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, compute: Callable[[], list[Record]]
+) -> tuple[list[Record], bool]:
+    """(records, hit): the cached records for this key, or `compute()`'s, which are then cached."""
+    cached = load(cache_dir, repo, commit_sha, cfg_hash)
+    if cached is not None:
+        return cached, True
+    records = compute()
+    store(cache_dir, repo, commit_sha, cfg_hash, records)
+    return records, False

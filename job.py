@@ -1,0 +1,228 @@
+"""The whole Flyte Llama job in one command: corpus → train → evaluate → cards → staged Hub folders → push.
+
+    python job.py --embedded                   # offline default: bundled sample repos + `tiny` recipe
+    python job.py --mirrors DIR --recipe tiny  # the nine real repos from local git mirrors, CPU smoke run
+    python job.py --org ORG --push             # the real job: GitHub repos, codellama-7b-lora, GPU, network
+
+Every stage is also a command of its own (`python -m dataset_builder build`,
+`python -m training train|evaluate`, `python -m model_card.stage`, `python push.py`); this file only wires them, and `workflows.py` runs the same
+stage functions as Flyte tasks. Outputs: OUT/<corpus name>/ (the Hub dataset repo) and
+OUT/flyte-llama-<recipe>/ (the Hub model repo), both written atomically; WORK/ holds runs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAMPLES_CONFIG = Path(__file__).resolve().parent / "dataset_builder" / "samples.yaml"
+
+
+@dataclass
+class Job:
+    """What to build and where. Defaults are the real job; `embedded()` gives the offline demo."""
+
+    recipe: str = "codellama-7b-lora"
+    corpus_config: Path | None = None  # None: dataset_builder/corpus.yaml (the nine pinned GitHub repos)
+    mirrors: Path | None = None  # local git dirs instead of GitHub
+    org: str | None = None  # Hub namespace; None keeps the corpus config's hub_repo_id namespace
+    out: Path = Path("hub")
+    work: Path = Path("runs/job")
+    cache_dir: Path | None = None
+    train_overrides: list[str] = field(default_factory=list)
+    eval_options: list[str] = field(default_factory=list)  # extra `python -m training evaluate` flags
+    push: bool = False
+    progress: bool = True
+
+    @classmethod
+    def embedded(cls, **kw) -> Job:
+        """The offline default: sample repos made into git repos under WORK/samples, the `tiny` recipe."""
+        job = cls(recipe="tiny", corpus_config=SAMPLES_CONFIG, **kw)
+        job.eval_options = [
+            "--infill-tasks",
+            "12",
+            "--max-new-tokens",
+            "24",
+            "--batch-size",
+            "8",
+            *job.eval_options,
+        ]
+        return job
+
+    @property
+    def model_name(self) -> str:
+        return "flyte-llama-" + self.recipe.removeprefix("codellama-")
+
+
+def dataset_repo_id(job: Job, manifest: dict) -> str:
+    hub_id = manifest["config"]["hub_repo_id"]
+    return f"{job.org}/{hub_id.split('/', 1)[1]}" if job.org else hub_id
+
+
+def model_repo_id(job: Job, manifest: dict) -> str:
+    org = job.org or manifest["config"]["hub_repo_id"].split("/", 1)[0]
+    return f"{org}/{job.model_name}"
+
+
+def stage_corpus(job: Job) -> tuple[Path, dict]:
+    """Build the dataset folder (= the Hub dataset repo) and return it with its manifest."""
+    from dataset_builder.build import build_corpus
+    from dataset_builder.config import DEFAULT_CACHE, load_config
+    from dataset_builder.summary import print_summary
+
+    mirrors = job.mirrors
+    if job.corpus_config == SAMPLES_CONFIG and mirrors is None:
+        from samples.make_repos import make_sample_repos
+
+        mirrors = job.work / "samples"
+        make_sample_repos(mirrors)  # idempotent: an existing folder is checked, not rebuilt
+    name = load_config(job.corpus_config).name
+    out = job.out / name
+    manifest = build_corpus(
+        out,
+        job.corpus_config,
+        mirrors=mirrors,
+        cache_dir=job.cache_dir or DEFAULT_CACHE,
+        progress=job.progress,
+    )
+    print_summary(manifest)
+    return out, manifest
+
+
+def stage_train(job: Job, dataset_dir: Path, resume: bool = False) -> Path:
+    """LoRA fine-tuning of the recipe on the corpus; returns the RUN folder (RUN/adapter is the result)."""
+    from training.config import TrainConfig, parse_overrides, recipe_dict
+    from training.train import train
+
+    run_dir = job.work / job.recipe
+    data = recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": str(dataset_dir)})
+    if not resume and (run_dir / "adapter").is_dir() and (run_dir / "checkpoints").is_dir():
+        import shutil
+
+        shutil.rmtree(run_dir)  # a fresh job starts a fresh run; `--resume` continues the old one
+    train(TrainConfig(**data), run_dir, resume=resume, recipe_keys=list(data))
+    return run_dir
+
+
+def stage_evaluate(job: Job, dataset_dir: Path, run_dir: Path) -> Path:
+    """Test-split perplexity and infilling, base vs adapter, into RUN/eval/eval_results.json."""
+    from training.evaluate import evaluate_main
+
+    out = run_dir / "eval" / "eval_results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    evaluate_main(
+        [
+            "--adapter",
+            str(run_dir / "adapter"),
+            "--dataset",
+            str(dataset_dir),
+            "--out",
+            str(out),
+            *job.eval_options,
+        ]
+    )
+    return out
+
+
+def stage_cards(job: Job, run_dir: Path, eval_results: Path, dataset_dir: Path, manifest: dict) -> Path:
+    """Stage the Hub model folder: adapter files, model card, plots, eval results."""
+    from model_card.stage import stage_model
+
+    return stage_model(
+        run_dir / "adapter",
+        eval_results,
+        job.out / job.model_name,
+        repo_id=model_repo_id(job, manifest),
+        dataset_id=dataset_repo_id(job, manifest),
+        manifest_path=dataset_dir / "manifest.json",
+    )
+
+
+def stage_push(job: Job, dataset_dir: Path, model_dir: Path, manifest: dict) -> None:
+    """Publish both folders, one commit each, tagged with the corpus version."""
+    import push
+
+    tag = f"v{manifest['version']}"
+    for kind, folder, repo_id in (
+        ("dataset", dataset_dir, dataset_repo_id(job, manifest)),
+        ("model", model_dir, model_repo_id(job, manifest)),
+    ):
+        code = push.main([kind, "--folder", str(folder), "--repo-id", repo_id, "--tag", tag])
+        if code != 0:
+            raise SystemExit(f"push of the {kind} to {repo_id} failed (exit {code}); nothing else was pushed")
+
+
+def run(job: Job, resume: bool = False) -> dict[str, Path]:
+    """All stages in order; returns the staged folders. Prints a line per stage with its wall time."""
+    timings: dict[str, float] = {}
+
+    def timed(name, fn, *args, **kw):
+        start = time.perf_counter()
+        value = fn(*args, **kw)
+        timings[name] = time.perf_counter() - start
+        print(f"[job] {name} done in {timings[name]:.1f}s", flush=True)
+        return value
+
+    dataset_dir, manifest = timed("corpus", stage_corpus, job)
+    run_dir = timed("train", stage_train, job, dataset_dir, resume=resume)
+    eval_results = timed("evaluate", stage_evaluate, job, dataset_dir, run_dir)
+    model_dir = timed("cards", stage_cards, job, run_dir, eval_results, dataset_dir, manifest)
+    if job.push:
+        timed("push", stage_push, job, dataset_dir, model_dir, manifest)
+    print(f"[job] total {sum(timings.values()):.1f}s")
+    print(json.dumps({"dataset": str(dataset_dir), "model": str(model_dir), "run": str(run_dir)}, indent=2))
+    return {"dataset": dataset_dir, "model": model_dir, "run": run_dir}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python job.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--embedded", action="store_true", help="offline demo: bundled sample repos, tiny recipe")
+    ap.add_argument("--recipe", help="training recipe (default: codellama-7b-lora; tiny with --embedded)")
+    ap.add_argument(
+        "--corpus-config", type=Path, help="corpus recipe YAML (default: dataset_builder/corpus.yaml)"
+    )
+    ap.add_argument("--mirrors", type=Path, help="read the repos from local git dirs DIR/<name>[.git]")
+    ap.add_argument("--org", help="Hub namespace for both repos (default: the corpus config's)")
+    ap.add_argument(
+        "--out", type=Path, default=Path("hub"), help="where the staged Hub folders go (default: hub)"
+    )
+    ap.add_argument("--work", type=Path, default=Path("runs/job"), help="runs, checkpoints, sample repos")
+    ap.add_argument(
+        "--cache-dir", type=Path, help="git clones and prepared builds (default: ~/.cache/flyte-llama)"
+    )
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="training recipe overrides")
+    ap.add_argument("--resume", action="store_true", help="continue training from WORK/<recipe>/checkpoints")
+    ap.add_argument("--push", action="store_true", help="publish both folders to the Hub (needs a token)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+
+    common = dict(
+        mirrors=args.mirrors,
+        org=args.org,
+        out=args.out,
+        work=args.work,
+        cache_dir=args.cache_dir,
+        train_overrides=args.set,
+        push=args.push,
+        progress=not args.no_progress,
+    )
+    job = Job.embedded(**common) if args.embedded else Job(**common)
+    if args.recipe:
+        job.recipe = args.recipe
+    if args.corpus_config:
+        job.corpus_config = args.corpus_config
+    run(job, resume=args.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from dataset_builder.dedup import (
+    DedupConfig,
+    content_hash,
+    deduplicate,
+    rank_repos,
+    split_pair,
+    survivor_key,
+)
+from dataset_builder.dedup_near import (
+    TOKEN_RE,
+    _ngram_hashes,
+    candidate_pairs,
+    fmix32,
+    lsh_params,
+    minhash_signatures,
+    token_hashes,
+)
+from dataset_builder.record import Record, record_id
+
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "theta",
+    "kappa",
+    "lambda",
+    "sigma",
+    "omega",
+    "flyte",
+    "task",
+    "workflow",
+    "node",
+    "launch",
+    "plan",
+    "execution",
+    "project",
+    "domain",
+    "version",
+    "cache",
+    "retry",
+    "input",
+    "output",
+    "literal",
+    "blob",
+    "schema",
+]
+
+
+def code(seed: int, lines: int = 60) -> str:
+    """Deterministic, distinct pseudo-Python: different seeds share almost no 5-grams."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(lines):
+        a, b, c = (f"{rng.choice(WORDS)}_{rng.randrange(1000)}" for _ in range(3))
+        out.append(f"    {a} = {b}({c}, {rng.randrange(10**6)}) + {i}")
+    return "def f():\n" + "\n".join(out) + "\n"
+
+
+def rec(repo: str, path: str, content: str, split: str = "train") -> Record:
+    return Record(
+        id=record_id(repo, path), repo=repo, path=path, language="python", content=content,
+        bytes=len(content.encode()), lines=content.count("\n"), commit_sha="0" * 40, blob_sha="0" * 40,
+        license="Apache-2.0", split=split, is_test=False, is_doc=False, is_notebook=False, parses=True,
+    )  # fmt: skip
+
+
+RANK = {"flyte": 0, "flytekit": 1, "flytepropeller": 2, "flytesnacks": 3}
+
+
+def near_copy(text: str) -> str:
+    """Rename one identifier, reformat, change a few lines."""
+    lines = text.split("\n")
+    first = lines[1].split()[0]
+    lines = [ln.replace(first, "renamed_var") for ln in lines]
+    lines[10] = "    changed_line = 1"
+    lines[20] = "    another_change = compute(2)"
+    lines[30] = "    third = 3"
+    return "\n".join(ln.replace(" = ", "=") for ln in lines)
+
+
+def corpus() -> list[Record]:
+    base, shared, test_src, val_src = code(1), code(2), code(3), code(4)
+    return [
+        rec("flyte", "flytepropeller/pkg/a.py", base),
+        rec("flytepropeller", "pkg/a.py", "\n".join("  " + ln + "  " for ln in base.split("\n"))),  # exact
+        rec("flytekit", "flytekit/near.py", near_copy(shared)),  # near copy of flyte's file
+        rec("flyte", "shared.py", shared),
+        rec("flytekit", "train_copy.py", test_src),  # train copy of a test file
+        rec("flytesnacks", "examples/x.py", test_src, split="test"),
+        rec("flytesnacks", "examples/x_again.py", test_src, split="test"),  # test stays intact
+        rec("flytekit", "val.py", near_copy(val_src), split="validation"),  # validation near-dups train
+        rec("flytepropeller", "train_of_val.py", val_src),
+        rec("flytekit", "unique.py", code(5)),
+        rec("flyte", "tiny.py", "x=1"),  # too short for 5-grams; no exact twin: kept
+        rec("flytekit", "tiny.py", "y = 2"),
+    ]
+
+
+def test_content_hash_ignores_whitespace_only():
+    assert content_hash("def f():\n    return 1\n") == content_hash("def f():\r\n\treturn   1")
+    assert content_hash("a = 1") != content_hash("a = 2")
+
+
+def test_tokenizer_matches_reference_regex():
+    text = "def f(x_1, y):\n\treturn x_1**2 + y.attr['k'] # é ünïcode_id 3.14\n"
+    data = text.encode()
+    hashes, starts = token_hashes(data)
+    tokens = [m.group() for m in TOKEN_RE.finditer(data)]
+    assert [data[s : s + len(t)] for s, t in zip(starts, tokens, strict=True)] == tokens
+    by_token = dict(zip(tokens, hashes.tolist(), strict=True))
+    again, _ = token_hashes(b"   x_1 ")  # position independent
+    assert again.tolist() == [by_token[b"x_1"]]
+    assert len(set(by_token.values())) == len(by_token)
+
+
+def test_signatures_equal_datasketch_minhash():
+    texts = [code(7, 30), "a b c d e f g h", "tiny"]
+    sig, counts = minhash_signatures(texts, num_perm=128, seed=3, ngram=5, batch_bytes=50)
+    assert counts.tolist()[1:] == [4, 0]
+    for text, row in zip(texts[:2], sig[:2], strict=True):
+        tok, _ = token_hashes(text.encode())
+        shingles, _ = _ngram_hashes(tok, np.zeros(len(tok), dtype=np.int64), 5)
+        ref = MinHash(num_perm=128, seed=3, hashfunc=lambda x: x)
+        ref.update_batch([int(s) for s in shingles])
+        assert np.array_equal(row, ref.hashvalues)
+    assert (sig[2] == np.iinfo(np.uint32).max).all()
+    assert np.array_equal(fmix32(np.array([0], np.uint32)), [0])
+
+
+def test_candidate_pairs_match_minhashlsh_query():
+    base = [code(s, 40) for s in range(6)]
+    texts = base + [near_copy(t) for t in base[:3]] + [base[0]]
+    sig, _ = minhash_signatures(texts)
+    b, r = lsh_params(0.7, 256)
+    ours = {tuple(p) for p in candidate_pairs(sig, b, r).tolist()}
+    lsh = MinHashLSH(threshold=0.7, num_perm=256)
+    sketches = [LeanMinHash(seed=1, hashvalues=row, scheme="affine32") for row in sig]
+    for i, s in enumerate(sketches):
+        lsh.insert(i, s)
+    theirs = {(min(i, j), max(i, j)) for i, s in enumerate(sketches) for j in lsh.query(s) if i != j}
+    assert ours == theirs
+    assert {(0, 6), (1, 7), (2, 8), (0, 9)} <= ours
+
+
+def test_survivor_rule():
+    ranks = rank_repos(
+        {"flyte": 200, "flytepropeller": 100, "flytekit": 200}, ["flytekit", "flyte", "flytepropeller"]
+    )
+    assert ranks == {"flytekit": 0, "flyte": 1, "flytepropeller": 2}  # newest first, then config order
+    key = lambda r: survivor_key(r, ranks)  # noqa: E731
+    test_doc = rec("flytepropeller", "z.py", "", split="test")
+    ordered = sorted(
+        [rec("flytekit", "b.py", "", "validation"), rec("flytepropeller", "a.py", ""),
+         rec("flyte", "b.py", ""), rec("flyte", "a.py", ""), test_doc],
+        key=key,
+    )  # fmt: skip
+    assert [(r.split, r.repo, r.path) for r in ordered] == [
+        ("test", "flytepropeller", "z.py"),
+        ("train", "flyte", "a.py"),
+        ("train", "flyte", "b.py"),
+        ("train", "flytepropeller", "a.py"),
+        ("validation", "flytekit", "b.py"),
+    ]
+    with pytest.raises(ValueError, match="no rank"):
+        survivor_key(rec("other", "a.py", ""), ranks)
+    with pytest.raises(ValueError, match="not in the config order"):
+        rank_repos({"x": 1}, [])
+    assert split_pair("train", "train") == "within train" and split_pair("train", "test") == "train↔test"
+
+
+def test_deduplicate_keeps_and_drops_exactly_the_planted_copies():
+    records = corpus()
+    result = deduplicate(records, RANK)
+    dropped = {(r.repo, r.path): (r.reason, r.kept_repo, r.kept_path) for r in result.removed}
+    assert dropped == {
+        ("flytepropeller", "pkg/a.py"): ("exact", "flyte", "flytepropeller/pkg/a.py"),
+        ("flytekit", "flytekit/near.py"): ("near", "flyte", "shared.py"),
+        ("flytekit", "train_copy.py"): ("exact", "flytesnacks", "examples/x.py"),
+        ("flytekit", "val.py"): ("near", "flytepropeller", "train_of_val.py"),
+    }
+    assert [r.path for r in result.kept] == [
+        "flytepropeller/pkg/a.py", "shared.py", "examples/x.py", "examples/x_again.py", "train_of_val.py",
+        "unique.py", "tiny.py", "tiny.py",
+    ]  # fmt: skip
+    assert all(0.7 <= r.similarity < 1.0 for r in result.removed if r.reason == "near")
+    report = result.report
+    assert report["removed"] == {"files": 4, "exact": 2, "near": 2, "bytes": sum(
+        r.bytes for r in records if (r.repo, r.path) in dropped)}  # fmt: skip
+    assert report["by_split_pair"] == {
+        "train↔test": {"exact": 1, "near": 0},
+        "validation↔train": {"exact": 0, "near": 1},
+        "within train": {"exact": 1, "near": 1},
+    }
+    assert report["by_repo_pair"] == {
+        "flyte ↔ flytekit": {"exact": 0, "near": 1},
+        "flyte ↔ flytepropeller": {"exact": 1, "near": 0},
+        "flytekit ↔ flytepropeller": {"exact": 0, "near": 1},
+        "flytekit ↔ flytesnacks": {"exact": 1, "near": 0},
+    }
+    assert report["too_short_for_near"] == 2
+
+
+def test_no_train_or_validation_doc_duplicates_a_test_doc_afterwards():
+    kept = deduplicate(corpus(), RANK).kept
+    again = deduplicate(kept, RANK)
+    assert again.removed == []
+
+
+def test_chained_cluster_does_not_drop_dissimilar_documents():
+    # A ~ B and B ~ C, but A and C share less: keeping A must not drop C.
+    lines = code(11, 120).split("\n")[1:]
+    a, b, c = ("\n".join(lines[lo : lo + 100]) for lo in (0, 10, 20))  # J ≈ 0.82, 0.82, 0.67
+    records = [rec("flyte", "a.py", a), rec("flyte", "b.py", b), rec("flyte", "c.py", c)]
+    sig, _ = minhash_signatures([a, b, c])
+    sim = lambda i, j: (sig[i] == sig[j]).mean()  # noqa: E731
+    assert sim(0, 1) >= 0.7 and sim(1, 2) >= 0.7 > sim(0, 2)
+    assert [r.path for r in deduplicate(records, RANK).kept] == ["a.py", "c.py"]
+
+
+def test_deterministic_and_order_independent():
+    records = corpus()
+    first = deduplicate(records, RANK)
+    shuffled = records[:]
+    random.Random(0).shuffle(shuffled)
+    second = deduplicate(shuffled, RANK)
+    assert json.dumps(first.report, sort_keys=True) == json.dumps(second.report, sort_keys=True)
+    assert first.removed == second.removed
+    assert {r.id for r in first.kept} == {r.id for r in second.kept}
+    assert deduplicate(records, RANK).kept == first.kept  # same input, same output order
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="not unique"):
+        deduplicate([rec("flyte", "a.py", "x"), rec("flyte", "a.py", "y")], RANK)
+    with pytest.raises(ValueError, match="split"):
+        deduplicate([rec("flyte", "a.py", "x", split="dev")], RANK)
+    with pytest.raises(ValueError, match="threshold"):
+        DedupConfig(threshold=0)
