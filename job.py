@@ -5,9 +5,10 @@
     python job.py --org ORG --push             # the real job: GitHub repos, codellama-7b-lora, GPU, network
 
 Every stage is also a command of its own (`python -m dataset_builder build`,
-`python -m training train|evaluate`, `python -m model_card.stage`, `python push.py`); this file only wires them, and `workflows.py` runs the same
-stage functions as Flyte tasks. Outputs: OUT/<corpus name>/ (the Hub dataset repo) and
-OUT/flyte-llama-<recipe>/ (the Hub model repo), both written atomically; WORK/ holds runs and checkpoints.
+`python -m training train|evaluate`, `python -m model_card.stage`, `python push.py`); this file only wires
+them, and `workflows.py` runs the same stage functions as Flyte tasks. Outputs: OUT/<corpus name>/ (the Hub
+dataset repo) and OUT/flyte-llama-<recipe>/ (the Hub model repo), both written atomically; WORK/ holds runs
+and checkpoints.
 """
 
 from __future__ import annotations

@@ -188,9 +188,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"{big[key] / base[key]:.2f}"
                 )
     first = results[0]
-    print(json.dumps({"dedup": first["dedup"], "redactions": first["redactions"]}, indent=1, sort_keys=True))
+    shown = {"dedup": first["dedup"], "redactions": first["redactions"]}
+    print(json.dumps(shown, indent=1, sort_keys=True, ensure_ascii=False))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1, sort_keys=True))
+        args.json.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ def cache_path(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str) -> Pa
 
 
 def _key(repo: str, commit_sha: str, cfg_hash: str) -> bytes:
-    return json.dumps({"format": CACHE_FORMAT, "repo": repo, "commit": commit_sha, "config": cfg_hash}).encode()
+    key = {"format": CACHE_FORMAT, "repo": repo, "commit": commit_sha, "config": cfg_hash}
+    return json.dumps(key, sort_keys=True).encode()
 
 
 def load(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str) -> list[Record] | None:

@@ -106,8 +106,14 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, corpus):
 
 @pytest.mark.slow
 def test_accelerate_two_processes_on_cpu(tmp_path, corpus):
-    """The distributed path (DDP over gloo) trains and writes the adapter exactly once."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu"]
+    """The distributed path (DDP over gloo) trains and writes the adapter exactly once.
+
+    accelerate 1.15 runs `launch --num_processes 2 --cpu` as ONE process (its simple launcher); two CPU
+    processes need the torchrun path, `--multi_gpu`, which on a machine without CUDA uses gloo (the tiny
+    recipe sets use_cpu). The summary's process count proves two ranks trained.
+    """
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     cmd += [
         "-m",
         "training",

@@ -1,0 +1,64 @@
+"""The one-command job on the embedded offline default (issue 7): it runs end to end and its outputs load."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+import job as job_module
+from samples.make_repos import samples_pins
+
+
+def test_samples_config_pins_match_the_samples():
+    """The embedded corpus recipe pins exactly what samples/make_repos.py builds (re-pin after editing one)."""
+    config = yaml.safe_load(job_module.SAMPLES_CONFIG.read_text())
+    assert {r["name"]: r["commit"] for r in config["repos"]} == samples_pins()
+
+
+def test_model_name_follows_the_recipe():
+    assert job_module.Job(recipe="codellama-7b-lora").model_name == "flyte-llama-7b-lora"
+    assert job_module.Job.embedded().model_name == "flyte-llama-tiny"
+
+
+def test_repo_ids_take_the_org():
+    manifest = {"config": {"hub_repo_id": "unionai-oss/flyte-llama-corpus"}}
+    job = job_module.Job(org="me")
+    assert job_module.dataset_repo_id(job, manifest) == "me/flyte-llama-corpus"
+    assert job_module.model_repo_id(job, manifest) == "me/flyte-llama-7b-lora"
+    assert job_module.dataset_repo_id(job_module.Job(), manifest) == "unionai-oss/flyte-llama-corpus"
+
+
+@pytest.mark.slow
+def test_embedded_job_end_to_end(tmp_path):
+    import datasets
+    from peft import AutoPeftModelForCausalLM
+
+    out, work = tmp_path / "hub", tmp_path / "runs"
+    job = job_module.Job.embedded(
+        out=out,
+        work=work,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        train_overrides=["max_steps=4", "eval_steps=2", "save_steps=2", "logging_steps=1", "max_eval_docs=8"],
+    )
+    job.eval_options += ["--infill-tasks", "2", "--max-new-tokens", "4", "--max-docs", "6"]
+    folders = job_module.run(job)
+
+    ds = datasets.load_dataset(str(folders["dataset"]))
+    assert set(ds) == {"train", "validation", "test"}
+    assert set(ds["test"]["repo"]) == {"flytesnacks", "flyte-conference-talks"}
+    assert not set(ds["train"]["repo"]) & {"flytesnacks", "flyte-conference-talks"}
+
+    model_dir = folders["model"]
+    assert model_dir == out / "flyte-llama-tiny"
+    names = {p.name for p in model_dir.iterdir()}
+    assert {"README.md", "adapter_config.json", "adapter_model.safetensors", "eval_results.json"} <= names
+    assert not {p.name for p in model_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pkl")}
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert {"base", "adapter"} <= set(results["perplexity"])
+
+    # The staged model loads the way users will load it (its base is the locally built tiny model).
+    model = AutoPeftModelForCausalLM.from_pretrained(str(model_dir))
+    assert model.peft_config["default"].r == 8
