@@ -12,7 +12,7 @@ from samples.make_repos import samples_pins
 
 
 def test_samples_config_pins_match_the_samples():
-    """The embedded corpus recipe pins exactly what samples/make_repos.py builds (re-pin after editing one)."""
+    """The embedded corpus recipe pins what samples/make_repos.py builds (re-pin after editing one)."""
     config = yaml.safe_load(job_module.SAMPLES_CONFIG.read_text())
     assert {r["name"]: r["commit"] for r in config["repos"]} == samples_pins()
 
