@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; on a GPU machine use e.g. TORCH_SPEC="torch==2.13.0" with your CUDA index.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test test-fast lint demo mini-experiment clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,18 @@ lint: setup
 
 test: setup lint
 	$(PY) -m pytest -n 2 --durations=15
+
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not slow"
+
+# The whole job, offline, on the bundled sample repos with the tiny recipe (≤ 3 min on 2 CPU cores).
+demo: setup
+	$(PY) job.py --embedded --out hub --work runs/demo
+
+# Stdlib-pretrained small Llama → LoRA on the corpus → held-out eval (≤ 20 min on 2 CPU cores).
+mini-experiment: setup
+	$(PY) job.py --embedded --out hub --work runs/demo --no-progress >/dev/null
+	$(PY) -m training.mini_experiment --dataset hub/flyte-llama-corpus-samples --out runs/mini-experiment
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

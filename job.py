@@ -115,17 +115,13 @@ def stage_evaluate(job: Job, dataset_dir: Path, run_dir: Path) -> Path:
 
     out = run_dir / "eval" / "eval_results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    evaluate_main(
-        [
-            "--adapter",
-            str(run_dir / "adapter"),
-            "--dataset",
-            str(dataset_dir),
-            "--out",
-            str(out),
-            *job.eval_options,
-        ]
-    )
+    options = list(job.eval_options)
+    if "--context" not in options:
+        # Score with the context the adapter was trained at, not the base's (longer) maximum.
+        summary = json.loads((run_dir / "adapter" / "training_log.json").read_text())["summary"]
+        options += ["--context", str(summary["max_length"])]
+    adapter = str(run_dir / "adapter")
+    evaluate_main(["--adapter", adapter, "--dataset", str(dataset_dir), "--out", str(out), *options])
     return out
 
 

@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from datasets import Dataset  # noqa: E402
-from trl.data_utils import pack_dataset  # noqa: E402
+from datasets import Dataset
+from trl.data_utils import pack_dataset
 
-from training.data import load_corpus  # noqa: E402
-from training.prepare import Preparer, iter_examples  # noqa: E402
-from training.tiny import build_tiny_tokenizer, sample_texts  # noqa: E402
+from training.data import load_corpus
+from training.prepare import Preparer, iter_examples
+from training.tiny import build_tiny_tokenizer, sample_texts
 
 EXTENSIONS = {".py": "python", ".go": "go", ".ts": "typescript", ".tsx": "tsx", ".md": "markdown"}
 

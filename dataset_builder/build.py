@@ -20,15 +20,29 @@ def build_corpus(
     sources: dict[str, str] | None = None,
     cache_dir: str | Path = DEFAULT_CACHE,
     progress: bool = True,
+    workers: int = 2,
+    stats: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the Hub dataset folder `out` from the recipe `config` and return its manifest.
 
     Sources are resolved (and pins checked) before anything is read or written, so a bad pin or an
-    unreachable repo fails fast and leaves no output.
+    unreachable repo fails fast and leaves no output. `cache_dir` holds partial clones (repos/), the
+    per-repo cache (per_repo/) and prepared builds (datasets/); `workers` processes read the repos that
+    miss the per-repo cache (the output does not depend on it). `stats`, when given, receives what this
+    run recomputed ("computed": repos processed, "parsed": files parse-checked), kept out of the manifest.
     """
     cfg = load_config(config, overrides or [])
     cache_dir = Path(cache_dir)
     resolved = resolve_sources(cfg, cache_dir, Path(mirrors) if mirrors else None, sources or {})
-    builder = make_builder(cfg, resolved, cache_dir / "datasets", progress=progress)
-    dd, report = build_dataset(builder)
+    builder = make_builder(
+        cfg,
+        resolved,
+        cache_dir / "datasets",
+        progress=progress,
+        repo_cache_dir=cache_dir / "per_repo",
+        workers=workers,
+    )
+    dd, report = build_dataset(builder, progress=progress)
+    if stats is not None:
+        stats.update(computed=list(builder.computed), parsed=builder.parsed)
     return export_dataset(dd, report, cfg, out)

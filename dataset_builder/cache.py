@@ -7,7 +7,8 @@ pin or any config value changes the key: that repo (or every repo, for a config 
 Layout: `<cache_dir>/<repo>/<commit_sha>-<config_hash[:16]>.parquet`, written with
 `records_to_table`, so the cache holds exactly the published columns. Writes are atomic (temporary file
 in the same folder, then `os.replace`), so an interrupted build never leaves a half-written entry that a
-later build would trust. The key is also stored in the file's schema metadata and checked on load.
+later build would trust. The key is also stored in the file's schema metadata and checked on load, next
+to an optional JSON `meta` dict (the pipeline keeps the repo's drop counts and redaction report there).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataset_builder.record import Record, records_to_table, table_to_records
 
 CACHE_FORMAT = "1"  # bump when the cached content changes meaning without a config change
 _META_KEY = b"flyte_llama_cache"
+_EXTRA_KEY = b"flyte_llama_meta"
 
 
 def config_hash(config: Any) -> str:
@@ -51,26 +53,45 @@ def _key(repo: str, commit_sha: str, cfg_hash: str) -> bytes:
     return json.dumps(key, sort_keys=True).encode()
 
 
-def load(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str) -> list[Record] | None:
-    """The cached records, or None on a miss (no entry, another key, or an unreadable file)."""
+def load_entry(
+    cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str
+) -> tuple[list[Record], dict[str, Any]] | None:
+    """(records, meta) of the entry, or None on a miss (no entry, another key, or an unreadable file)."""
     path = cache_path(cache_dir, repo, commit_sha, cfg_hash)
     if not path.exists():
         return None
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid):
+        metadata = table.schema.metadata or {}
+        if metadata.get(_META_KEY) != _key(repo, commit_sha, cfg_hash):
+            return None
+        meta = json.loads(metadata.get(_EXTRA_KEY, b"{}"))
+    except (OSError, pa.ArrowInvalid, ValueError):
         return None  # truncated or foreign file: recompute and overwrite
-    if (table.schema.metadata or {}).get(_META_KEY) != _key(repo, commit_sha, cfg_hash):
-        return None
-    return table_to_records(table.replace_schema_metadata(None))
+    return table_to_records(table.replace_schema_metadata(None)), meta
 
 
-def store(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, records: list[Record]) -> Path:
-    """Write the entry atomically and remove the repo's entries for other keys (stale pins/configs)."""
+def load(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str) -> list[Record] | None:
+    """The cached records, or None on a miss."""
+    entry = load_entry(cache_dir, repo, commit_sha, cfg_hash)
+    return None if entry is None else entry[0]
+
+
+def store(
+    cache_dir: Path,
+    repo: str,
+    commit_sha: str,
+    cfg_hash: str,
+    records: list[Record],
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write the entry (records + JSON `meta`) atomically and remove the repo's entries for other keys
+    (stale pins/configs)."""
     path = cache_path(cache_dir, repo, commit_sha, cfg_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = records_to_table(records)
-    table = table.replace_schema_metadata({_META_KEY: _key(repo, commit_sha, cfg_hash)})
+    extra = json.dumps(meta or {}, sort_keys=True).encode()
+    table = table.replace_schema_metadata({_META_KEY: _key(repo, commit_sha, cfg_hash), _EXTRA_KEY: extra})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
     os.close(fd)
     try:
@@ -79,10 +100,39 @@ def store(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, records: l
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    for other in path.parent.glob("*.parquet"):
-        if other != path:
+    for other in path.parent.iterdir():  # stale entries and their sidecars
+        if not other.name.startswith((path.stem, ".tmp-")):
             other.unlink(missing_ok=True)
     return path
+
+
+def _sidecar(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, name: str) -> Path:
+    return cache_path(cache_dir, repo, commit_sha, cfg_hash).with_suffix(f".{name}.json")
+
+
+def load_sidecar(cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, name: str) -> dict[str, Any]:
+    """A JSON dict kept beside the entry (e.g. results computed later for some of its records); {} when
+    absent or unreadable. It shares the entry's key, so it goes stale (and is removed) with it."""
+    try:
+        return json.loads(_sidecar(cache_dir, repo, commit_sha, cfg_hash, name).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def store_sidecar(
+    cache_dir: Path, repo: str, commit_sha: str, cfg_hash: str, name: str, data: dict[str, Any]
+) -> None:
+    """Write the sidecar atomically (same folder temp file + os.replace)."""
+    path = _sidecar(cache_dir, repo, commit_sha, cfg_hash, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_or_compute(

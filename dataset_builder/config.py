@@ -97,6 +97,27 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class DedupConfig:
+    """Exact + near dedup and decontamination (dedup.py). Issue 3 / BigCode settings by default."""
+
+    num_perm: int = 256  # MinHash permutations (BigCode uses 256)
+    threshold: float = 0.7  # Jaccard similarity of 5-gram sets above which two files are near duplicates
+    ngram: int = 5  # shingle size in code tokens
+    seed: int = 1  # seed of datasketch's permutations: same seed, same signatures, same clusters
+    workers: int = 2  # threads for signature computation (numpy releases the GIL); never changes results
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"dedup.threshold must be in (0, 1], got {self.threshold}")
+        if self.num_perm < 16:
+            raise ConfigError(f"dedup.num_perm must be at least 16, got {self.num_perm}")
+        if not 1 <= self.ngram <= 8:
+            raise ConfigError(f"dedup.ngram must be in 1..8, got {self.ngram}")
+        if self.workers < 1:
+            raise ConfigError(f"dedup.workers must be >= 1, got {self.workers}")
+
+
+@dataclass(frozen=True)
 class CorpusConfig:
     version: str  # semver of the corpus; the Hub tag is "v" + version
     repos: tuple[RepoSpec, ...]
@@ -105,6 +126,7 @@ class CorpusConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
 
     def repo(self, name: str) -> RepoSpec:
         for spec in self.repos:
@@ -158,7 +180,10 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
             kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}: missing required key {name!r}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # a section's own checks (__post_init__): say which file
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def validate(cfg: CorpusConfig) -> CorpusConfig:

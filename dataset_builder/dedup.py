@@ -1,7 +1,8 @@
 """Exact + near deduplication and decontamination of the corpus, as one pure pass over `list[Record]`.
 
-Runs after redaction (so no hash depends on a secret's value, and two copies of a file that differ only
-in a redacted key are still caught) and after splits are assigned.
+Runs corpus-wide after the per-repo read → filters → redact (pipeline.py): after redaction (so no hash
+depends on a secret's value, and two copies of a file that differ only in a redacted key are still caught)
+and after splits are assigned.
 
 1. **Exact**: documents with the same content once all whitespace is removed (`content_hash`) are one group.
 2. **Near**: one representative per exact group gets a MinHash signature (256 permutations, 5-grams of code
@@ -29,26 +30,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from dataset_builder.config import DedupConfig  # defaults live with the rest of the corpus config
 from dataset_builder.dedup_near import minhash_signatures, near_duplicate_pairs
 from dataset_builder.record import Record
 
 # Lower wins. Test first: it must stay intact; validation last: it loses to train.
 SPLIT_PRIORITY = {"test": 0, "train": 1, "validation": 2}
-
-
-@dataclass(frozen=True)
-class DedupConfig:
-    num_perm: int = 256  # MinHash permutations (BigCode uses 256)
-    threshold: float = 0.7  # Jaccard similarity of 5-gram sets above which two files are near duplicates
-    ngram: int = 5  # shingle size in code tokens
-    seed: int = 1  # seed of datasketch's permutations: same seed, same signatures, same clusters
-    workers: int = 2  # threads for signature computation (numpy releases the GIL)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"dedup threshold must be in (0, 1], got {self.threshold}")
-        if self.num_perm < 16:
-            raise ValueError(f"dedup num_perm must be at least 16, got {self.num_perm}")
 
 
 @dataclass(frozen=True)

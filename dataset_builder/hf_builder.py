@@ -1,8 +1,10 @@
-"""The corpus as a `datasets.GeneratorBasedBuilder`, so `download_and_prepare()` + `as_dataset()` work.
+"""The corpus as a `datasets.ArrowBasedBuilder`, so `download_and_prepare()` + `as_dataset()` work.
 
 The BuilderConfig carries the corpus version (semver) and the pins (the whole CorpusConfig). The cache
 key is the config hash plus a hash of this package's code: the same pins, recipe and code reuse the
-prepared Arrow files (a rebuild takes milliseconds), any change rebuilds.
+prepared Arrow files (a rebuild takes milliseconds), any change rebuilds — and then the per-repo cache
+(pipeline.process_repos) still spares every repo whose pin and per-repo config did not change.
+Each split is handed to `datasets` as ONE Arrow table (no per-example Python dicts to encode).
 
 datasets 5 no longer runs loading scripts from the Hub, so this class is how WE build; the published
 repo holds the Parquet export (export.py), which `load_dataset` reads with no code.
@@ -17,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
 
 from .config import CorpusConfig
 from .pipeline import PipelineResult, PipelineStage, run_pipeline
-from .record import ARROW_SCHEMA, SPLITS
+from .record import ARROW_SCHEMA, SPLITS, Record
 from .sources import Source
 
 REPORT_FILE = "pipeline_report.json"  # drops and stage reports, kept beside the cached Arrow files
@@ -44,12 +47,21 @@ class FlyteCorpusConfig(datasets.BuilderConfig):
     sources: dict[str, Source] | None = None
     stages: list[PipelineStage] | None = None  # None: pipeline.corpus_stages(corpus)
     progress: bool = True
+    repo_cache_dir: Path | None = None  # per-repo cache (cache.py); None: no per-repo caching
+    workers: int = 2  # processes for the repos that miss the per-repo cache
 
 
-class FlyteCorpus(datasets.GeneratorBasedBuilder):
+def records_table(records: list[Record]) -> pa.Table:
+    """Records → Arrow table with the published schema, built column by column (no per-row dicts)."""
+    return pa.table({name: [getattr(r, name) for r in records] for name in ARROW_SCHEMA.names}, ARROW_SCHEMA)
+
+
+class FlyteCorpus(datasets.ArrowBasedBuilder):
     BUILDER_CONFIG_CLASS = FlyteCorpusConfig
     BUILDER_CONFIGS = [FlyteCorpusConfig(name="default", version=datasets.Version("1.0.0"))]  # noqa: RUF012
     DEFAULT_CONFIG_NAME = "default"
+    computed: tuple[str, ...] = ()  # repos processed by this run (none when the prepared build is reused)
+    parsed = 0  # files parse-checked by this run
 
     def _info(self) -> datasets.DatasetInfo:
         corpus = self.config.corpus
@@ -65,7 +77,15 @@ class FlyteCorpus(datasets.GeneratorBasedBuilder):
         cfg = self.config
         if cfg.corpus is None or cfg.sources is None:
             raise ValueError("build through build_corpus(...) or pass corpus=CorpusConfig and sources={...}")
-        self._result = run_pipeline(cfg.corpus, cfg.sources, stages=cfg.stages, progress=cfg.progress)
+        self._result = run_pipeline(
+            cfg.corpus,
+            cfg.sources,
+            stages=cfg.stages,
+            progress=cfg.progress,
+            cache_dir=cfg.repo_cache_dir,
+            workers=cfg.workers,
+        )
+        self.computed, self.parsed = tuple(self._result.computed), self._result.parsed
         report = {"drops": self._result.drops, "reports": self._result.reports}
         # _output_dir is datasets' temp dir here; it is renamed into the cache with the Arrow files.
         Path(self._output_dir, REPORT_FILE).write_text(json.dumps(report, sort_keys=True, indent=1))
@@ -77,9 +97,8 @@ class FlyteCorpus(datasets.GeneratorBasedBuilder):
             if by_split[s]
         ]
 
-    def _generate_examples(self, records: list) -> Any:
-        for record in records:
-            yield record.id, dataclasses.asdict(record)
+    def _generate_tables(self, records: list[Record]) -> Any:
+        yield 0, records_table(records)
 
     def pipeline_report(self) -> dict[str, Any]:
         """Drops and stage reports of the prepared build (also when it came from the cache)."""
@@ -92,6 +111,8 @@ def make_builder(
     cache_dir: str | Path,
     stages: list[PipelineStage] | None = None,
     progress: bool = True,
+    repo_cache_dir: str | Path | None = None,
+    workers: int = 2,
 ) -> FlyteCorpus:
     """A builder whose cache is keyed by the corpus config hash and the code fingerprint."""
     return FlyteCorpus(
@@ -103,14 +124,23 @@ def make_builder(
         sources=sources,
         stages=stages,
         progress=progress,
+        repo_cache_dir=Path(repo_cache_dir) if repo_cache_dir else None,
+        workers=workers,
         version=datasets.Version(corpus.version),
     )
 
 
-def build_dataset(builder: FlyteCorpus) -> tuple[datasets.DatasetDict, dict[str, Any]]:
+def build_dataset(builder: FlyteCorpus, progress: bool = True) -> tuple[datasets.DatasetDict, dict[str, Any]]:
     """download_and_prepare + as_dataset; returns the DatasetDict and the pipeline report."""
-    builder.download_and_prepare()
-    return builder.as_dataset(), builder.pipeline_report()
+    was_disabled = datasets.are_progress_bars_disabled()
+    if not progress:
+        datasets.disable_progress_bars()  # process-global in datasets: restored below
+    try:
+        builder.download_and_prepare()
+        return builder.as_dataset(), builder.pipeline_report()
+    finally:
+        if not progress and not was_disabled:
+            datasets.enable_progress_bars()
 
 
 __all__ = ["FlyteCorpus", "FlyteCorpusConfig", "PipelineResult", "build_dataset", "make_builder"]

@@ -109,6 +109,9 @@ _KEY_WORDS = ("password", "passwd", "passwort", "pwd", "secret", "token", "apike
               "access_key", "accesskey")  # fmt: skip
 # name, assignment operator, quoted value; the name must contain a key word (checked in Python).
 _ASSIGNMENT = re.compile(r"([A-Za-z_][\w.-]*)([\"']?[ \t]*(?::=|=|:)[ \t]*)([\"'])([^\"'\s]{8,200})\3")
+# YAML-style `secret-key: value` with an unquoted value running to the end of the line (configs); at least
+# 16 characters so that short settings (`token: none`) never qualify. Same name and value gates as above.
+_BARE_YAML_ASSIGNMENT = re.compile(r"^([ \t-]*)([A-Za-z_][\w.-]*)([ \t]*:[ \t]+)([^\s\"'#]{16,200})([ \t]*)$")
 _IDENTIFIER_LIKE = re.compile(r"[A-Za-z]+(?:[_.\-][A-Za-z0-9]+)+|[a-z]+[0-9]*|[A-Z_]+[0-9]*")
 _PLACEHOLDER_WORDS = re.compile(
     r"example|changeme|password|passwd|secret|dummy|fake|test|sample|your|xxx|placeholder|redacted|"
@@ -135,6 +138,8 @@ _RE2_GATE = "|".join(
         r"://[^\s/:@'\"]+:[^\s/@'\"]+@",  # password in a URL
         r"(?i:password|passwd|passwort|pwd|secret|token|apikey|api_key|api-key|access_key|accesskey)"
         r"[\w.-]*[\"']?[ \t]*(:=|=|:)[ \t]*[\"'][^\"'\s]{8,200}[\"']",  # assignment
+        r"(?i:password|passwd|passwort|pwd|secret|token|apikey|api_key|api-key|access_key|accesskey)"
+        r"[\w.-]*[ \t]*:[ \t]+[^\s\"'#]{16,200}[ \t]*(\n|$)",  # bare YAML assignment
         r"A3T|AKIA|ASIA|ABIA|ACCA",  # AWS key ids
         r"(?i:aws).{0,20}(?i:key|pwd|pw|pass|token).{0,20}['\"][0-9a-zA-Z/+]{40}['\"]",  # AWS plugin
         r"gh[pousr]_|github_pat_|hf_[A-Za-z0-9]{30}|(?i:xox|hooks\.slack\.com)",
@@ -226,6 +231,15 @@ def redact_text(text: str) -> tuple[str, Counter]:
     haystack = lower if len(lower) == len(text) else text  # lower() can change the length of some unicode
     spans = _line_spans(text, haystack, _KEY_WORDS)
     text = _on_lines(text, spans, sub("password_assignment", _ASSIGNMENT, assignment))
+
+    def bare(m: re.Match) -> str:
+        name = m.group(2).lower()
+        if not any(w in name for w in _KEY_WORDS) or not looks_like_secret(m.group(4)):
+            return m.group(0)
+        return m.group(1) + m.group(2) + m.group(3) + SECRET + m.group(5)
+
+    spans = _line_spans(text, text.lower() if len(text.lower()) == len(text) else text, _KEY_WORDS)
+    text = _on_lines(text, spans, sub("password_assignment", _BARE_YAML_ASSIGNMENT, bare))
     email = sub("email", _EMAIL, lambda m: m.group(0) if _email_allowed(m.group(0)) else EMAIL)
     text = _on_lines(text, _line_spans(text, text, ["@"]), email)
     return _scan_with_plugins(text, counts), counts

@@ -1,4 +1,5 @@
-"""The end-of-build summary tables (rich): files and bytes kept per repo and split, drops by reason."""
+"""The end-of-build summary tables (rich): files and bytes kept per repo and split, drops by reason,
+dedup/decontamination by split pair and repo pair, redactions by kind and repo."""
 
 from __future__ import annotations
 
@@ -53,6 +54,36 @@ def drops_table(manifest: dict[str, Any]) -> Table:
     return table
 
 
+def dedup_table(manifest: dict[str, Any]) -> Table:
+    dedup = manifest.get("dedup") or {}
+    removed = dedup.get("removed", {})
+    table = Table(
+        title="dedup + decontamination",
+        caption=f"removed {removed.get('files', 0)} of {dedup.get('input', {}).get('files', 0)} files "
+        f"({_mb(removed.get('bytes', 0))} MB)",
+    )
+    table.add_column("removed ↔ kept")
+    table.add_column("exact", justify="right")
+    table.add_column("near", justify="right")
+    for key in ("by_split_pair", "by_repo_pair"):
+        for label, counts in dedup.get(key, {}).items():
+            table.add_row(label, str(counts["exact"]), str(counts["near"]))
+        table.add_section()
+    return table
+
+
+def redactions_table(manifest: dict[str, Any]) -> Table:
+    red = manifest.get("redactions") or {}
+    table = Table(title=f"redactions: {red.get('total', 0)} in {red.get('files', 0)} files")
+    table.add_column("repo")
+    table.add_column("kind")
+    table.add_column("count", justify="right")
+    for repo, kinds in red.get("by_repo", {}).items():
+        for kind, n in kinds.items():
+            table.add_row(repo, kind, str(n))
+    return table
+
+
 def print_summary(manifest: dict[str, Any], console: Console | None = None) -> None:
     if console is None:
         console = Console()
@@ -60,3 +91,5 @@ def print_summary(manifest: dict[str, Any], console: Console | None = None) -> N
             console = Console(width=140)
     console.print(kept_table(manifest))
     console.print(drops_table(manifest))
+    console.print(dedup_table(manifest))
+    console.print(redactions_table(manifest))

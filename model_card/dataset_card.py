@@ -4,7 +4,8 @@ YAML metadata goes through huggingface_hub's DatasetCardData; `configs` (data_fi
 `dataset_info` (features, split sizes) come from `datasets`' DatasetInfosDict, measured on the exported
 Parquet, because `load_dataset` enforces the split sizes written there. The body is the Jinja template
 templates/dataset_card.md.j2; sections for dedup, decontamination and redaction appear when the
-manifest carries their reports.
+manifest carries their reports
+(removals by reason, by split pair and by repo pair; redactions by kind and by repo).
 """
 
 from __future__ import annotations
@@ -36,16 +37,36 @@ def human_bytes(n: int | float) -> str:
     return f"{n} B"
 
 
-def flatten(report: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested report dict → [("a / b", value)], so any stage report renders as a two-column table."""
-    if isinstance(report, dict):
-        rows: list[tuple[str, Any]] = []
-        for key in sorted(report, key=str):
-            rows.extend(flatten(report[key], f"{prefix} / {key}" if prefix else str(key)))
-        return rows
-    if isinstance(report, list):
-        return [(prefix, ", ".join(map(str, report)))]
-    return [(prefix, report)]
+def _pair_rows(table: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """{"train↔test": {"exact": 1, "near": 2}} → rows with a spaced label, most removals first."""
+    rows = [
+        {"label": label.replace("↔", " ↔ ").replace("  ", " "), **counts, "total": sum(counts.values())}
+        for label, counts in table.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["total"], r["label"]))
+
+
+def dedup_view(report: dict[str, Any]) -> dict[str, Any] | None:
+    """What the card shows of manifest["dedup"]: totals, by split pair, by repo pair."""
+    if not report:
+        return None
+    return {
+        **report,
+        "split_pairs": _pair_rows(report.get("by_split_pair", {})),
+        "repo_pairs": _pair_rows(report.get("by_repo_pair", {})),
+    }
+
+
+def redaction_view(report: dict[str, Any]) -> dict[str, Any] | None:
+    """What the card shows of manifest["redactions"]: totals by kind and by repo."""
+    if not report:
+        return None
+    kinds = sorted(report.get("by_kind", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    repos = sorted(
+        ((repo, sum(c.values()), c) for repo, c in report.get("by_repo", {}).items()),
+        key=lambda r: (-r[1], r[0]),
+    )
+    return {**report, "kinds": kinds, "repos": repos}
 
 
 def _per_repo_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,8 +127,8 @@ def render_dataset_card(manifest: dict[str, Any], infos: DatasetInfosDict) -> Da
         per_language=manifest["per_language"],
         split_order=[s for s in SPLIT_ORDER if s in splits],
         drops=manifest.get("drops", {}),
-        dedup_rows=flatten(manifest.get("dedup") or {}),
-        redaction_rows=flatten(manifest.get("redactions") or {}),
+        dedup=dedup_view(manifest.get("dedup") or {}),
+        redactions=redaction_view(manifest.get("redactions") or {}),
         filters=manifest["config"]["filters"],
         hb=human_bytes,
     )

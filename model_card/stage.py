@@ -100,6 +100,9 @@ def stage_model(
             allow_local_dataset=allow_local_dataset,
         )
         card.save(tmp / "README.md")
+        # mkdtemp/mkstemp make private files; a folder meant for publishing is readable like any checkout.
+        for path in [tmp, *tmp.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

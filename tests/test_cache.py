@@ -85,3 +85,17 @@ def test_bad_keys_are_rejected(tmp_path):
         cache.cache_path(tmp_path, "flyte", "main", "0" * 64)
     with pytest.raises(ValueError, match="folder name"):
         cache.cache_path(tmp_path, "../x", SHA1, "0" * 64)
+
+
+def test_meta_and_sidecar_travel_with_the_entry_and_go_stale_with_it(tmp_path):
+    h = cache.config_hash(Cfg())
+    meta = {"drops": {"filter": {"generated": 2}}, "redactions": {"total": 1}}
+    cache.store(tmp_path, "flyte", SHA1, h, [_rec("flyte", "a.py", "1\n")], meta)
+    records, got = cache.load_entry(tmp_path, "flyte", SHA1, h)
+    assert got == meta and [r.path for r in records] == ["a.py"]
+    assert cache.load_sidecar(tmp_path, "flyte", SHA1, h, "parses") == {}  # absent: empty
+    cache.store_sidecar(tmp_path, "flyte", SHA1, h, "parses", {"a.py": True, "b.md": None})
+    assert cache.load_sidecar(tmp_path, "flyte", SHA1, h, "parses") == {"a.py": True, "b.md": None}
+    cache.store(tmp_path, "flyte", SHA2, h, [])  # a new pin: the old entry and its sidecar go
+    assert sorted(p.name for p in (tmp_path / "flyte").iterdir()) == [f"{SHA2}-{h[:16]}.parquet"]
+    assert cache.load_sidecar(tmp_path, "flyte", SHA1, h, "parses") == {}

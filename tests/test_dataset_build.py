@@ -71,13 +71,15 @@ def test_every_filter_reason_is_counted(built: dict) -> None:
     drops = built["manifest"]["drops"]
     assert drops["read"] == {"submodule": 1, "symlink": 1}
     assert drops["filter"] == expected_drops(TRAIN_FILES, TEST_FILES)
+    # The train repo's notebook is the test repo's notebook: decontamination drops the train copy.
+    assert drops["dedup"] == {"exact": 1, "near": 0}
 
 
 def test_load_dataset_round_trip_offline(built: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     dd = datasets.load_dataset(str(built["out"]))
     assert set(dd) == {"train", "validation", "test"}
-    kept_train = {p for p, (_, reason) in TRAIN_FILES.items() if reason is None}
+    kept_train = {p for p, (_, reason) in TRAIN_FILES.items() if reason is None} - {"examples/hello.ipynb"}
     kept_test = {p for p, (_, reason) in TEST_FILES.items() if reason is None}
     assert set(dd["train"]["path"]) | set(dd["validation"]["path"]) == kept_train
     assert set(dd["test"]["path"]) == kept_test
@@ -91,7 +93,7 @@ def test_load_dataset_round_trip_offline(built: dict, monkeypatch: pytest.Monkey
 def test_record_fields(built: dict) -> None:
     dd = datasets.load_dataset(str(built["out"]))
     rows = {r["path"]: r for split in dd.values() for r in split}
-    nb = rows["examples/hello.ipynb"]
+    nb = rows["examples/talk.ipynb"]
     assert nb["is_notebook"] and nb["is_doc"] and nb["language"] == "python"
     assert "# %% [markdown]\n# # Hello Flyte" in nb["content"] and "print('hi')" in nb["content"]
     assert "OUTPUT_SHOULD_BE_DROPPED" not in nb["content"]
@@ -115,7 +117,8 @@ def test_manifest_and_card(built: dict) -> None:
 
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == sha
     assert sorted(p.name for p in (out / "data").iterdir()) == sorted(Path(p).name for p in m["shards"])
-    assert m["dedup"] == {} and m["redactions"] == {}
+    assert m["dedup"]["by_split_pair"] == {"train↔test": {"exact": 1, "near": 0}}
+    assert m["redactions"]["total"] == 0 and m["redactions"]["by_kind"] == {}
     assert sum(s["files"] for s in m["splits"].values()) == sum(
         c["files"] for per in m["per_repo"].values() for c in per.values()
     )
@@ -126,7 +129,8 @@ def test_manifest_and_card(built: dict) -> None:
         s: v["files"] for s, v in m["splits"].items()
     }
     assert 'revision="v0.1.0"' in card and m["sources"][0]["commit_sha"] in card
-    assert "| filter | generated |" in card and "Deduplication" not in card
+    assert "| filter | generated |" in card and "| dedup | exact | 1 |" in card
+    assert "| train ↔ test | 1 | 0 |" in card and "No secrets or e-mail addresses were found" in card
 
 
 def test_rebuild_is_byte_identical_and_replaces_output(built: dict) -> None:

@@ -81,6 +81,11 @@ def test_config_errors_name_the_fix(tmp_path: Path) -> None:
         load_config(None, ["filters.max_file_bytes"])
     with pytest.raises(ConfigError, match="no repo named 'nope'"):
         load_config(None, ["repos.nope.commit=x"])
+    with pytest.raises(ConfigError, match=r"corpus\.yaml.*dedup\.threshold must be in \(0, 1\]"):
+        load_config(None, ["dedup.threshold=1.5"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(None, ["dedup.bands=4"])
+    assert load_config(None, ["dedup.threshold=0.8"]).dedup.threshold == 0.8
 
 
 # ---------------------------------------------------------------- filters

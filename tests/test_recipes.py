@@ -12,19 +12,25 @@ from training.config import RECIPES_DIR, load_recipe, parse_overrides
 from training.modeling import load_base_model, pin_revision, quantization_config
 
 ACCELERATE_DIR = Path(__file__).parents[1] / "training" / "accelerate"
-RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+# `*-pretrain` recipes belong to training/pretrain.py (full-parameter pretraining of the mini base), not SFT.
+RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.endswith("-pretrain"))
 # The 7B recipes train in bf16 on a GPU; on this CPU-only test machine they are validated with use_cpu.
 ON_CPU = {} if torch.cuda.is_available() else {"use_cpu": True}
 
 
-def test_all_recipes_are_tested():
-    assert set(RECIPES) == {"tiny", "codellama-7b-lora", "codellama-7b-qlora"}
+def test_the_issue_recipes_exist():
+    assert set(RECIPES) >= {"tiny", "codellama-7b-lora", "codellama-7b-qlora"}
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_recipe_loads_and_validates(name):
+def test_every_recipe_loads_and_validates(name):
+    config = load_recipe(name, ON_CPU)
+    assert config.recipe_name == name and config.max_length >= 32
+
+
+@pytest.mark.parametrize("name", ["tiny", "codellama-7b-lora", "codellama-7b-qlora"])
+def test_recipe_settings(name):
     config = load_recipe(name, None if name == "tiny" else ON_CPU)
-    assert config.recipe_name == name
     assert config.packing and config.packing_strategy == "bfd" and config.eval_packing is False
     assert config.objective == "fim" and (config.fim_rate, config.spm_rate) == (0.9, 0.5)
     assert config.report_to == [] or config.report_to == ["none"] or config.report_to == "none"
@@ -86,6 +92,8 @@ def test_unknown_recipe_and_overrides():
         "report_to": ["wandb"],
         "model_revision": None,
     }
+    # YAML 1.1 reads `no` as False; the Trainer's strategies want the string.
+    assert parse_overrides(["eval_strategy=no", "packing=false"]) == {"eval_strategy": "no", "packing": False}
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["max_steps"])
 

@@ -138,3 +138,12 @@ def test_deterministic_report():
     b = redact_records(records)
     assert a == b
     assert json.dumps(a[1]) == json.dumps(a[1], sort_keys=True)
+
+
+def test_unquoted_yaml_secret_is_redacted_but_settings_are_not():
+    value = "fAk3" + "s4mPl3+s3cr3t/k3yN0tR34l0nlyF0rT3sts"
+    text = f"storage:\n  secret-key: {value}\n  token: none\n  secret_name: my-k8s-secret-name-2\n"
+    out, report = redact_records([rec("flyteadmin", "config.yaml", text)])
+    assert value not in out[0].content and f"  secret-key: {SECRET}\n" in out[0].content
+    assert "token: none" in out[0].content and "secret_name: my-k8s-secret-name-2" in out[0].content
+    assert report["by_kind"] == {"password_assignment": 1}

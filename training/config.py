@@ -157,7 +157,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ValueError(f"override {pair!r} is not KEY=VALUE (e.g. --set max_steps=10)")
         out[key.strip()] = yaml.safe_load(value)
-    return out
+    return _strategies_as_strings(out)
+
+
+def _strategies_as_strings(data: dict[str, Any]) -> dict[str, Any]:
+    """YAML 1.1 reads `eval_strategy: no` as False; the Trainer's *_strategy fields want the string "no"."""
+    return {k: "no" if k.endswith("_strategy") and v is False else v for k, v in data.items()}
 
 
 def recipe_dict(recipe: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -166,7 +171,7 @@ def recipe_dict(recipe: str, overrides: dict[str, Any] | None = None) -> dict[st
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a recipe is a YAML mapping of field: value")
-    data = {"recipe_name": path.stem, **data, **(overrides or {})}
+    data = _strategies_as_strings({"recipe_name": path.stem, **data, **(overrides or {})})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     for key in data:
         if key not in known:

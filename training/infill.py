@@ -88,7 +88,7 @@ def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[i
             first, last = body.start_point.row + 1, body.end_point.row - 1
         else:
             first, last = body.start_point.row, body.end_point.row
-            if raw_lines[first][: body.start_point.column].strip():  # `def f(): return 1` shares the header row
+            if raw_lines[first][: body.start_point.column].strip():  # `def f(): return 1`: header row
                 first += 1
         if first <= last:
             bodies.append((first, last))

@@ -1,0 +1,116 @@
+"""The mini experiment's parts: stdlib pretraining (a few real steps), its recipes, and the test subset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from training.config import load_recipe
+from training.data import load_corpus, write_corpus_folder
+from training.mini_experiment import build_test_subset
+from training.pretrain import load_pretrain_config, mean_loss, pack_blocks, pretrain, stdlib_files
+from training.tiny import build_tiny_model
+
+TINY = {
+    "stdlib_bytes": 40_000,
+    "heldout_files": 1,
+    "vocab_size": 320,
+    "hidden_size": 64,
+    "num_layers": 2,
+    "num_heads": 4,
+    "intermediate_size": 128,
+    "max_length": 128,
+    "batch_size": 4,
+    "max_steps": 12,
+    "warmup_steps": 2,
+    "learning_rate": 0.005,
+    "logging_steps": 4,
+}
+
+
+def test_pretrain_saves_a_loadable_base_whose_loss_went_down(tmp_path):
+    config = load_pretrain_config("mini-pretrain", TINY)
+    out = tmp_path / "base"
+    log = pretrain(config, out)
+
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "pretrain_log.json"} <= files
+    assert not (tmp_path / "base.tmp").exists()
+    saved = json.loads((out / "pretrain_log.json").read_text())
+    assert (
+        saved["steps"] == 12 and saved["tokens_seen"] == 12 * 4 * 128 and saved["stopped_by"] == "max_steps"
+    )
+    assert saved["files"]["heldout"] and not set(saved["files"]["heldout"]) & set(saved["files"]["train"])
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert tokenizer.prefix_id is not None and tokenizer.eot_id is not None  # the base can be FIM-trained
+    assert model.config.max_position_embeddings == 128
+    texts = [text for rel, text in stdlib_files(config) if rel in log["files"]["train"]]
+    blocks = pack_blocks(tokenizer, texts, config, config.seed)
+    init = build_tiny_model(tokenizer, 64, 2, 4, 128, max_position_embeddings=128, seed=config.seed)
+    before, after = mean_loss(init, blocks, 8), mean_loss(model, blocks, 8)
+    assert after < before - 0.5, (before, after)
+
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        pretrain(config, out)
+
+
+def test_stdlib_subset_is_deterministic_and_excludes(tmp_path):
+    for rel in ("a.py", "pkg/b.py", "pkg/test/c.py", "config-3.11-x/d.py", "big.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"x = {rel!r}\n" * (500 if rel == "big.py" else 3))
+    config = load_pretrain_config("mini-pretrain", {"max_file_bytes": 1000})
+    files = stdlib_files(config, tmp_path)
+    assert sorted(rel for rel, _ in files) == ["a.py", "pkg/b.py"]
+    assert stdlib_files(config, tmp_path) == files
+
+
+def test_pack_blocks_are_full_fim_rows():
+    config = load_pretrain_config("mini-pretrain", {"max_length": 64, "vocab_size": 300})
+    from training.tiny import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    blocks = pack_blocks(tokenizer, ["def f(x):\n    return x + 1\n" * 20] * 4, config, 0)
+    assert blocks.shape[1] == 64 and blocks.dtype == np.int64
+    assert tokenizer.prefix_id in blocks and tokenizer.eos_token_id in blocks
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"fim_rate": 2.0}, "fim_rate=2.0"),
+        ({"hidden_size": 65}, "multiple of num_heads"),
+        ({"lr": 1}, "unknown field"),
+    ],
+)
+def test_bad_pretrain_recipe_is_a_clear_error(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_pretrain_config("mini-pretrain", overrides)
+
+
+def test_mini_lora_recipe_matches_the_base():
+    lora = load_recipe("mini-lora")
+    pre = load_pretrain_config("mini-pretrain")
+    assert not lora.is_tiny and lora.use_cpu and not lora.bf16 and lora.dtype == "float32"
+    assert lora.max_length == pre.max_length and (lora.fim_rate, lora.spm_rate) == (
+        pre.fim_rate,
+        pre.spm_rate,
+    )
+
+
+def test_test_subset_is_a_byte_capped_per_repo_dataset_folder(tmp_path):
+    rows = [
+        {"content": "x" * 100, "language": "python", "repo": repo, "path": f"f{i}.py"}
+        for repo in ("a", "b")
+        for i in range(10)
+    ]
+    write_corpus_folder(tmp_path / "ds", {"train": rows[:1], "test": rows})
+    info = build_test_subset(str(tmp_path / "ds"), tmp_path / "sub", 350)
+    assert info["bytes_by_repo"] == {"a": 300, "b": 300} and info["files"] == 6
+    test = load_corpus(str(tmp_path / "sub"), None, ("test",))["test"]
+    assert len(test) == 6 and set(test["repo"]) == {"a", "b"}
+    assert build_test_subset(str(tmp_path / "ds"), tmp_path / "sub", 350) == info  # same pick every time

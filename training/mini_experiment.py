@@ -1,0 +1,283 @@
+"""The mini experiment: offline, on CPU, one command shows that the method works at small scale.
+
+    python -m training.mini_experiment --dataset /tmp/corpus-real --out /tmp/mini-exp [--budget-minutes 20]
+
+1. pretrain  a small Llama from scratch on Python's standard library with FIM (`training.pretrain`,
+             recipe `mini-pretrain`): the stand-in for Code Llama                        → OUT/run/base/
+2. finetune  LoRA + FIM on the corpus' train split through the project's normal `train()` (recipe
+             `mini-lora`, its base pointed at OUT/run/base)                               → OUT/run/adapter/
+3. evaluate  base vs adapter on held-out test repos with the project's normal evaluation (perplexity per
+             repo/language, the infilling benchmark)                         → OUT/run/eval_results.json
+4. card      the staged model folder with its model card (`model_card.stage`)  → OUT/hub/flyte-llama-mini/
+
+Evaluation reads a deterministic subset of the test split (`--eval-bytes` per repo, files in SHA-256 order of
+repo/path; 0 = the whole split) written as a dataset folder OUT/test-subset/, so that it fits the budget on
+2 cores. Every stage is timed; OUT/mini_experiment.json records the numbers, the commands and the versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from training.eval_results import write_atomic
+
+PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "trl", "peft", "accelerate")
+# Share of --budget-minutes pretraining may take before it stops early (its log says so): the rest is for
+# fine-tuning (~30%), evaluation (~25%) and start-up.
+PRETRAIN_SHARE = 0.35
+
+
+def build_test_subset(dataset: str, out: Path, bytes_per_repo: int) -> dict[str, Any]:
+    """Write the test split's first `bytes_per_repo` bytes of each repo (files in SHA-256 order of
+    repo/path, so the pick is fixed and spread over each repo) as a dataset folder with one `test` split."""
+    from training.data import load_corpus, write_corpus_folder
+
+    rows = load_corpus(dataset, None, ("test",))["test"].select_columns(
+        ["content", "language", "repo", "path"]
+    )
+    rows = sorted(
+        rows.to_list(), key=lambda r: hashlib.sha256(f"{r['repo']}/{r['path']}".encode()).hexdigest()
+    )
+    used: dict[str, int] = {}
+    picked = []
+    for row in rows:
+        size = len(row["content"].encode("utf-8"))
+        if bytes_per_repo and used.get(row["repo"], 0) + size > bytes_per_repo:
+            continue
+        used[row["repo"]] = used.get(row["repo"], 0) + size
+        picked.append(row)
+    picked.sort(key=lambda r: (r["repo"], r["path"]))
+    tmp = out.with_name(out.name + ".tmp")
+    write_corpus_folder(tmp, {"test": picked})
+    digest = hashlib.sha256("".join(f"{r['repo']}/{r['path']}\n" for r in picked).encode()).hexdigest()
+    # datasets caches a local folder by its card: a subset-specific card never loads another subset's rows.
+    with (tmp / "README.md").open("a") as card:
+        card.write(f"\nTest subset of {dataset}: {len(picked)} files, sha256 of the file list {digest}.\n")
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    tmp.replace(out)
+    return {"files": len(picked), "bytes_by_repo": used, "file_list_sha256": digest, "of_files": len(rows)}
+
+
+@contextmanager
+def timed(times: dict[str, float], stage: str):
+    Console().rule(f"[bold]{stage}")
+    start = time.monotonic()
+    yield
+    times[stage] = round(time.monotonic() - start, 1)
+
+
+def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
+    from training.config import load_recipe, recipe_dict
+    from training.evaluate import build_parser, evaluate
+    from training.pretrain import load_pretrain_config, pretrain
+    from training.train import train
+
+    out = Path(args.out).resolve()
+    run_dir, base_dir = out / "run", out / "run" / "base"
+    if run_dir.exists() and not args.overwrite:
+        raise FileExistsError(f"{run_dir} exists: pass --overwrite to replace it, or another --out")
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    start, times = time.monotonic(), {}
+
+    pre_overrides: dict[str, Any] = {"seed": args.seed}
+    pre_config = load_pretrain_config(args.pretrain_recipe, pre_overrides)
+    if pre_config.max_minutes is None and args.budget_minutes:
+        pre_config.max_minutes = round(args.budget_minutes * PRETRAIN_SHARE, 2)
+    with timed(times, "pretrain"):
+        pretrain_log = pretrain(pre_config, base_dir)
+
+    lora_overrides = {"dataset": args.dataset, "model_name_or_path": str(base_dir), "seed": args.seed}
+    lora_overrides["data_seed"] = args.seed
+    keys = list(recipe_dict(args.lora_recipe, lora_overrides))
+    lora_config = load_recipe(args.lora_recipe, lora_overrides)
+    with timed(times, "finetune"):
+        lora_summary = train(lora_config, run_dir, recipe_keys=keys)
+
+    with timed(times, "evaluate"):
+        subset = build_test_subset(args.dataset, out / "test-subset", args.eval_bytes)
+        eval_argv = [
+            "--adapter", str(run_dir / "adapter"), "--dataset", str(out / "test-subset"), "--split", "test",
+            "--context", str(pre_config.max_length), "--stride", str(pre_config.max_length // 2),
+            "--batch-size", "8", "--dtype", "float32", "--infill-tasks", str(args.infill_tasks),
+            "--max-new-tokens", "48", "--prefix-tokens", "256", "--suffix-tokens", "128",
+            "--out", str(run_dir / "eval_results.json"),
+        ]  # fmt: skip
+        results = evaluate(build_parser().parse_args(eval_argv))
+
+    card_dir = None
+    if not args.no_card:
+        with timed(times, "card"):
+            card_dir = stage_card(args, run_dir, out / "hub" / "flyte-llama-mini")
+    times["total"] = round(time.monotonic() - start, 1)
+
+    report = {
+        "command": shlex.join([sys.executable, "-m", "training.mini_experiment", *sys.argv[1:]]),
+        "stage_commands": {
+            "pretrain": f"python -m training.pretrain --recipe {args.pretrain_recipe} --out {base_dir} "
+            f"--set seed={args.seed}",
+            "finetune": f"python -m training train --recipe {args.lora_recipe} --dataset {args.dataset} "
+            f"--output-dir {run_dir} --set model_name_or_path={base_dir} seed={args.seed} "
+            f"data_seed={args.seed}",
+            "evaluate": shlex.join(["python", "-m", "training", "evaluate", *eval_argv]),
+        },
+        "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
+        "hardware": lora_summary.get("hardware"),
+        "torch_threads": _threads(),
+        "budget_minutes": args.budget_minutes,
+        "within_budget": times["total"] <= args.budget_minutes * 60 if args.budget_minutes else None,
+        "wall_s": times,
+        "pretrain": {k: v for k, v in pretrain_log.items() if k not in ("files", "log_history", "config")},
+        "finetune": lora_summary,
+        "test_subset": subset,
+        "perplexity": {m: _ppl_view(results["perplexity"][m]) for m in results["perplexity"]},
+        "infilling": {m: results.get("infilling", {}).get(m) for m in ("base", "adapter")},
+        "outputs": {
+            "base": str(base_dir),
+            "adapter": str(run_dir / "adapter"),
+            "eval_results": str(run_dir / "eval_results.json"),
+            "card": str(card_dir) if card_dir else None,
+        },
+    }
+    write_atomic(out / "mini_experiment.json", json.dumps(report, indent=2) + "\n")
+    print_report(report)
+    return report
+
+
+def stage_card(args: argparse.Namespace, run_dir: Path, out: Path) -> Path:
+    from model_card.stage import stage_model
+
+    manifest = Path(args.dataset) / "manifest.json"
+    return stage_model(
+        run_dir / "adapter",
+        run_dir / "eval_results.json",
+        out,
+        repo_id="local/flyte-llama-mini",
+        manifest_path=manifest if manifest.is_file() else None,
+        allow_local_dataset=True,
+    )
+
+
+def _ppl_view(block: dict[str, Any]) -> dict[str, Any]:
+    def view(m: dict[str, Any]) -> dict[str, Any]:
+        keys = ("perplexity", "bits_per_byte", "tokens", "bytes", "documents")
+        return {k: round(m[k], 4) if isinstance(m[k], float) else m[k] for k in keys}
+
+    return {
+        "overall": view(block["overall"]),
+        "by_repo": {k: view(v) for k, v in block["by_repo"].items()},
+        "by_language": {k: view(v) for k, v in block["by_language"].items()},
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def print_report(report: dict[str, Any]) -> None:
+    console = Console()
+    stages = Table(title="mini experiment: wall time per stage (s)")
+    for stage in report["wall_s"]:
+        stages.add_column(stage, justify="right")
+    stages.add_row(*(f"{v:.0f}" for v in report["wall_s"].values()))
+    console.print(stages)
+
+    ppl = report["perplexity"]
+    table = Table(title="held-out test perplexity (bits/byte): base → adapter")
+    for col in ("group", "docs", "tokens", "base ppl", "adapter ppl", "base bpb", "adapter bpb"):
+        table.add_column(col, justify="right" if col != "group" else "left")
+    groups = [("overall", ppl["base"]["overall"], ppl.get("adapter", {}).get("overall"))]
+    for kind in ("by_repo", "by_language"):
+        for name, m in ppl["base"][kind].items():
+            groups.append((f"{kind[3:]}: {name}", m, ppl.get("adapter", {}).get(kind, {}).get(name)))
+    for name, base, adapter in groups:
+        a = adapter or {}
+        table.add_row(
+            name, str(base["documents"]), f"{base['tokens']:,}", f"{base['perplexity']:.2f}",
+            f"{a.get('perplexity', float('nan')):.2f}", f"{base['bits_per_byte']:.3f}",
+            f"{a.get('bits_per_byte', float('nan')):.3f}",
+        )  # fmt: skip
+    console.print(table)
+
+    infill = report["infilling"]
+    if infill.get("base"):
+        t = Table(title="infilling (greedy PSM, held-out test code)")
+        for col in ("model", "tasks", "exact match", "edit similarity", "parse rate"):
+            t.add_column(col, justify="right" if col != "model" else "left")
+        for name, block in infill.items():
+            if block:
+                o = block["overall"]
+                parse = "-" if o["parse_rate"] is None else f"{o['parse_rate']:.3f}"
+                t.add_row(
+                    name, str(o["tasks"]), f"{o['exact_match']:.3f}", f"{o['edit_similarity']:.3f}", parse
+                )
+        console.print(t)
+    p = report["pretrain"]
+    console.print(
+        f"pretrain: {p['parameters'] / 1e6:.2f}M params, {p['tokens_seen']:,} tokens ({p['steps']} steps, "
+        f"stopped by {p['stopped_by']}), held-out stdlib loss {p['heldout_loss']:.3f}; "
+        f"finetune: {report['finetune']['train_tokens']:,} tokens in "
+        f"{report['finetune']['global_step']} steps; "
+        f"total {report['wall_s']['total'] / 60:.1f} min (budget {report['budget_minutes']} min) on "
+        f"{report['hardware']}, {report['torch_threads']} torch threads"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.mini_experiment", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--dataset", required=True, help="dataset folder (docs/ARCHITECTURE.md §2)")
+    parser.add_argument("--out", required=True, help="experiment folder (e.g. /tmp/mini-exp)")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=20.0,
+        help=f"wall budget; pretraining stops early after {PRETRAIN_SHARE:.0%} of it (0 = no cap)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of both training stages")
+    parser.add_argument("--eval-bytes", type=int, default=100_000, help="test bytes per repo (0 = all)")
+    parser.add_argument("--infill-tasks", type=int, default=60, help="infilling tasks (0 = none)")
+    parser.add_argument("--pretrain-recipe", default="mini-pretrain")
+    parser.add_argument("--lora-recipe", default="mini-lora")
+    parser.add_argument("--no-card", action="store_true", help="skip staging the model card folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT/run if it exists")
+    args = parser.parse_args(argv)
+    if not Path(args.dataset).is_dir():
+        parser.error(
+            f"--dataset {args.dataset}: not a folder. Build one: python -m dataset_builder build "
+            "--mirrors /work/mirrors --out /tmp/corpus-real (or the embedded samples)"
+        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the Hub: fail fast if anything asks
+    run_experiment(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

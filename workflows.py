@@ -1,0 +1,428 @@
+"""The whole Flyte Llama job as one Flyte workflow: locally by default, on a Flyte cluster at scale.
+
+    pyflyte run workflows.py flyte_llama                        # offline demo: sample repos, tiny recipe
+    pyflyte run workflows.py flyte_llama --recipe tiny --train_overrides '["max_steps=4"]'
+    pyflyte run --remote workflows.py flyte_llama --embedded false --org ORG --publish   # the real job
+
+Each task calls a stage function of job.py (corpus → train → evaluate → cards → push); nothing here repeats
+their logic. What this file adds is what a cluster needs: cache keys, resources per recipe, a multi-GPU
+(torch elastic) training task, the Hub token as a Flyte secret, and the container image. docs/FLYTE.md says
+how to run it. flytekit is the optional `flyte` extra: no other module of the project imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from flytekit import (
+    Cache,
+    ImageSpec,
+    Resources,
+    Secret,
+    conditional,
+    current_context,
+    dynamic,
+    task,
+    workflow,
+)
+from flytekit.core.python_function_task import PythonFunctionTask
+from flytekit.types.directory import FlyteDirectory
+from flytekitplugins.kfpytorch import Elastic
+
+# `pyflyte run` puts this folder on sys.path only while it loads this file, but the stages import the
+# project's modules lazily, later: import the (cheap) package roots now so those imports still resolve
+# when the project is not pip-installed.
+import dataset_builder  # noqa: F401
+import job as job_module
+import model_card  # noqa: F401
+import push  # noqa: F401
+import samples  # noqa: F401
+import training  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent
+
+# Bump when a change to the code (not to a config or recipe) changes what a cached task would produce:
+# Flyte then recomputes instead of serving the old outputs.
+CACHE_VERSION = "1"
+
+# The Hub token lives in a Flyte secret, requested by the publish task only (docs/FLYTE.md shows how to create
+# it). Locally, flytekit reads it from the env var HUGGINGFACE_TOKEN (or _FSEC_HUGGINGFACE_TOKEN) or from
+# /etc/secrets/huggingface/token.
+HF_SECRET_GROUP = "huggingface"
+HF_SECRET_KEY = "token"
+
+
+# --- the container image ------------------------------------------------------------------------------------
+def _pyproject_dependencies(extras: tuple[str, ...] = ("flyte", "gpu")) -> list[str]:
+    """The project's dependencies + `extras`, read from pyproject.toml so the image cannot drift from it."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    optional = project.get("optional-dependencies", {})
+    return [*project["dependencies"], *(dep for extra in extras for dep in optional[extra])]
+
+
+# Only built by `pyflyte run --remote` / `pyflyte register`; local runs use the current virtualenv.
+# The default PyPI torch wheel for Linux bundles CUDA. git: the corpus builder reads repos with it.
+IMAGE = ImageSpec(
+    name="flyte-llama",
+    python_version="3.11",
+    packages=_pyproject_dependencies(),
+    apt_packages=["git"],
+    registry=os.environ.get("FLYTE_LLAMA_REGISTRY", "localhost:30000"),  # the flytectl demo's registry
+)
+
+
+# --- resources per recipe -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hardware:
+    """What a recipe's training needs from a node. More than one GPU → torch elastic, a process per GPU."""
+
+    gpus: int
+    cpu: str
+    mem: str
+
+    def train_resources(self) -> Resources:
+        return Resources(cpu=self.cpu, mem=self.mem, gpu=self.gpus or None)
+
+    def eval_resources(self) -> Resources:
+        # Evaluation is a single process: it uses one GPU at most.
+        return Resources(cpu=self.cpu, mem=self.mem, gpu=min(self.gpus, 1) or None)
+
+
+# Recipes describe training, not machines, so the hardware table lives here (keyed by recipe name).
+# With N GPUs the Trainer runs data-parallel: the effective batch is N x per-device batch x accumulation.
+MULTI_GPU = 8  # GPUs per node for the elastic task; nproc_per_node is fixed when the task is registered
+RECIPE_HARDWARE: dict[str, Hardware] = {
+    "tiny": Hardware(gpus=0, cpu="2", mem="8Gi"),
+    "mini-lora": Hardware(gpus=0, cpu="4", mem="8Gi"),  # CPU by design (its base is a local folder)
+    "codellama-7b-qlora": Hardware(gpus=1, cpu="8", mem="32Gi"),  # one 24 GB GPU (4-bit base)
+    "codellama-7b-lora": Hardware(gpus=MULTI_GPU, cpu="48", mem="320Gi"),  # one 8 x 80 GB node
+}
+DEFAULT_HARDWARE = Hardware(gpus=1, cpu="8", mem="64Gi")  # a recipe file not in the table
+SMALL = Resources(cpu="1", mem="2Gi")  # planning, cards, publishing
+
+
+def hardware(recipe: str) -> Hardware:
+    hw = RECIPE_HARDWARE.get(recipe, DEFAULT_HARDWARE)
+    if hw.gpus > 1 and hw.gpus != MULTI_GPU:
+        raise ValueError(
+            f"recipe {recipe!r} asks for {hw.gpus} GPUs; the elastic task runs {MULTI_GPU} per node"
+        )
+    return hw
+
+
+# --- the job's parameters, as the tasks see them ------------------------------------------------------------
+@dataclass
+class JobSpec:
+    """The workflow's inputs, carried to every task; `make_job` turns them into a job.Job."""
+
+    recipe: str | None = None  # None: tiny when embedded, else codellama-7b-lora (as job.py)
+    corpus_config: str | None = None  # "samples", "default" (corpus.yaml) or a YAML path
+    mirrors: str | None = None  # local git dirs instead of GitHub
+    org: str | None = None  # Hub namespace
+    embedded: bool = True  # Job.embedded(): the offline demo's defaults and its small evaluation
+    train_overrides: list[str] = field(default_factory=list)
+    eval_options: list[str] = field(default_factory=list)
+
+
+def make_job(spec: JobSpec, root: Path) -> job_module.Job:
+    """The job.py Job that `spec` describes, writing under `root` (the same rules as `python job.py`)."""
+    common = dict(
+        mirrors=Path(spec.mirrors) if spec.mirrors else None,
+        org=spec.org,
+        out=root / "hub",
+        work=root / "work",
+        train_overrides=list(spec.train_overrides),
+        eval_options=list(spec.eval_options),
+        progress=False,  # progress bars only clutter task logs
+    )
+    job = job_module.Job.embedded(**common) if spec.embedded else job_module.Job(**common)
+    if spec.recipe:
+        job.recipe = spec.recipe
+    if spec.corpus_config == "samples":
+        job.corpus_config = job_module.SAMPLES_CONFIG
+    elif spec.corpus_config == "default":
+        job.corpus_config = None
+    elif spec.corpus_config:
+        job.corpus_config = Path(spec.corpus_config).resolve()
+    return job
+
+
+def _workdir(stage: str) -> Path:
+    """A fresh folder for this task's files inside Flyte's working directory."""
+    return Path(tempfile.mkdtemp(prefix=f"{stage}-", dir=current_context().working_directory))
+
+
+def _sha256(data: object) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the block only (local runs share one process across tasks)."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+# --- tasks --------------------------------------------------------------------------------------------------
+class Plan(NamedTuple):
+    spec: JobSpec
+    corpus_version: str
+    config_sha256: str
+    recipe_sha256: str
+    eval_options: list[str]
+
+
+@task(container_image=IMAGE, requests=SMALL)
+def plan(
+    recipe: str | None,
+    corpus_config: str | None,
+    mirrors: str | None,
+    org: str | None,
+    embedded: bool,
+    train_overrides: list[str],
+    eval_options: list[str],
+) -> Plan:
+    """Resolve the configs and compute the cache keys. Never cached: it must see an edited config or recipe.
+
+    Also validates the recipe and corpus config before any real work starts (a typo fails in seconds).
+    """
+    from dataset_builder.config import load_config
+    from training.config import parse_overrides, recipe_dict
+
+    spec = JobSpec(
+        recipe=recipe,
+        corpus_config=corpus_config,
+        mirrors=mirrors,
+        org=org,
+        embedded=embedded,
+        train_overrides=train_overrides,
+        eval_options=eval_options,
+    )
+    job = make_job(spec, Path("."))
+    corpus = load_config(job.corpus_config)
+    recipe_data = recipe_dict(job.recipe, parse_overrides(job.train_overrides))
+    # config_sha256 covers the corpus version, every pin and every threshold; the recipe hash covers the
+    # recipe file's values and the overrides. These are the cache keys of the corpus and the training.
+    return Plan(spec, corpus.version, corpus.config_sha256, _sha256(recipe_data), job.eval_options)
+
+
+@task(
+    container_image=IMAGE,
+    # Keyed on the corpus version + config hash only: the same config gives the same rows wherever the
+    # repos are read from (GitHub or mirrors), so how they were reached (spec) is not part of the key.
+    cache=Cache(version=CACHE_VERSION, ignored_inputs=("spec",)),
+    requests=Resources(cpu="4", mem="16Gi"),
+)
+def build_corpus(spec: JobSpec, corpus_version: str, config_sha256: str) -> FlyteDirectory:
+    """job.stage_corpus: the Hub-layout dataset folder (docs/ARCHITECTURE.md §2)."""
+    dataset_dir, manifest = job_module.stage_corpus(make_job(spec, _workdir("corpus")))
+    if manifest["config_sha256"] != config_sha256 or manifest["version"] != corpus_version:
+        # The cache would file these rows under the wrong key: refuse rather than poison it.
+        raise RuntimeError(
+            f"the corpus was built from config {manifest['config_sha256']} v{manifest['version']} but "
+            f"planned as {config_sha256} v{corpus_version}: was the config edited during the run? Run again."
+        )
+    return FlyteDirectory(str(dataset_dir))
+
+
+def _train(spec: JobSpec, dataset: FlyteDirectory) -> FlyteDirectory:
+    run_dir = job_module.stage_train(make_job(spec, _workdir("train")), Path(dataset.download()))
+    return FlyteDirectory(str(run_dir))
+
+
+# Training is keyed on the corpus (config hash) + the recipe (values + overrides); the dataset folder's
+# location and the rest of the spec (org, evaluation settings) do not change the adapter.
+_TRAIN_CACHE = Cache(version=CACHE_VERSION, ignored_inputs=("spec", "dataset"))
+
+
+@task(container_image=IMAGE, cache=_TRAIN_CACHE)
+def train(spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str) -> FlyteDirectory:
+    """job.stage_train in one process (CPU or one GPU): the RUN folder (RUN/adapter is the result)."""
+    return _train(spec, dataset)
+
+
+@task(
+    container_image=IMAGE,
+    cache=_TRAIN_CACHE,
+    # One process per GPU, started by torch elastic; the Trainer sees RANK/WORLD_SIZE and runs
+    # data-parallel. nnodes=1 runs in one pod; nnodes>1 would need the kubeflow training operator.
+    task_config=Elastic(nnodes=1, nproc_per_node=MULTI_GPU, increase_shared_mem=False),
+    shared_memory=True,  # workers exchange tensors through /dev/shm, which is tiny in a default pod
+)
+def train_multi_gpu(
+    spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str
+) -> FlyteDirectory:
+    """job.stage_train on all GPUs of a node; the result is rank 0's RUN folder."""
+    return _train(spec, dataset)
+
+
+@task(
+    container_image=IMAGE,
+    cache=Cache(version=CACHE_VERSION, ignored_inputs=("spec", "dataset", "run")),
+)
+def evaluate(
+    spec: JobSpec,
+    dataset: FlyteDirectory,
+    run: FlyteDirectory,
+    config_sha256: str,
+    recipe_sha256: str,
+    eval_options: list[str],
+) -> FlyteDirectory:
+    """job.stage_evaluate: RUN/eval/ with eval_results.json and the infilling tasks it names."""
+    job = make_job(spec, _workdir("evaluate"))
+    # Evaluate a copy: locally a task input is the producing task's own folder, and writing RUN/eval into
+    # it would change a cached output. Checkpoints are not needed, so they are not copied.
+    import shutil
+
+    src, run_dir = Path(run.download()), job.work / "run"
+    shutil.copytree(src / "adapter", run_dir / "adapter")
+    if (src / "base").is_dir():
+        # A locally built base (tiny recipe): adapter_config.json records the training pod's path to it.
+        shutil.copytree(src / "base", run_dir / "base")
+        job.eval_options += ["--base", str(run_dir / "base")]
+    eval_results = job_module.stage_evaluate(job, Path(dataset.download()), run_dir)
+    return FlyteDirectory(str(eval_results.parent))
+
+
+class FineTuned(NamedTuple):
+    run: FlyteDirectory
+    eval: FlyteDirectory
+
+
+def trainer_for(recipe: str) -> PythonFunctionTask:
+    """The training task for a recipe: torch elastic when it asks for more than one GPU."""
+    return train_multi_gpu if hardware(recipe).gpus > 1 else train
+
+
+@dynamic(container_image=IMAGE, requests=SMALL)
+def fine_tune(
+    spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str, eval_options: list[str]
+) -> FineTuned:
+    """Train and evaluate on the recipe's hardware (dynamic: the recipe is only known at run time)."""
+    job = make_job(spec, Path("."))  # only its resolved recipe name is used here
+    hw = hardware(job.recipe)
+    run = trainer_for(job.recipe)(
+        spec=spec, dataset=dataset, config_sha256=config_sha256, recipe_sha256=recipe_sha256
+    ).with_overrides(requests=hw.train_resources(), limits=hw.train_resources())
+    results = evaluate(
+        spec=spec,
+        dataset=dataset,
+        run=run,
+        config_sha256=config_sha256,
+        recipe_sha256=recipe_sha256,
+        eval_options=eval_options,
+    ).with_overrides(requests=hw.eval_resources(), limits=hw.eval_resources())
+    return FineTuned(run=run, eval=results)
+
+
+def _manifest(dataset_dir: Path) -> dict:
+    return json.loads((dataset_dir / "manifest.json").read_text())
+
+
+@task(container_image=IMAGE, requests=SMALL)
+def stage_model(
+    spec: JobSpec, dataset: FlyteDirectory, run: FlyteDirectory, results: FlyteDirectory
+) -> FlyteDirectory:
+    """job.stage_cards: the Hub model folder (adapter, model card, plots, eval results)."""
+    dataset_dir = Path(dataset.download())
+    eval_dir = Path(results.download())
+    model_dir = job_module.stage_cards(
+        make_job(spec, _workdir("cards")),
+        Path(run.download()),
+        eval_dir / "eval_results.json",
+        dataset_dir,
+        _manifest(dataset_dir),
+    )
+    return FlyteDirectory(str(model_dir))
+
+
+@task(
+    container_image=IMAGE,
+    requests=SMALL,
+    secret_requests=[Secret(group=HF_SECRET_GROUP, key=HF_SECRET_KEY)],
+)
+def push_to_hub(spec: JobSpec, dataset: FlyteDirectory, model: FlyteDirectory) -> None:
+    """job.stage_push: both folders to the Hub, one commit each, tagged with the corpus version."""
+    try:
+        token = current_context().secrets.get(HF_SECRET_GROUP, HF_SECRET_KEY).strip()
+    except ValueError:
+        raise RuntimeError(
+            f"no Hugging Face token: create the Flyte secret {HF_SECRET_GROUP}/{HF_SECRET_KEY} "
+            "(docs/FLYTE.md); for a local run set HUGGINGFACE_TOKEN"
+        ) from None
+    dataset_dir, model_dir = Path(dataset.download()), Path(model.download())
+    # The token only exists in this task's environment, for the duration of the push (push.py reads HF_TOKEN).
+    with _env("HF_TOKEN", token):
+        try:
+            job_module.stage_push(
+                make_job(spec, _workdir("push")), dataset_dir, model_dir, _manifest(dataset_dir)
+            )
+        except SystemExit as exc:  # the stage's CLI-style failure; Flyte reports an exception better
+            raise RuntimeError(str(exc)) from None
+
+
+# --- the workflow -------------------------------------------------------------------------------------------
+class Outputs(NamedTuple):
+    dataset: FlyteDirectory  # the Hub dataset repo
+    run: FlyteDirectory  # RUN/ (adapter/, checkpoints/, base/ for tiny)
+    eval: FlyteDirectory  # eval_results.json + infilling_tasks.jsonl
+    model: FlyteDirectory  # the Hub model repo
+
+
+@workflow
+def flyte_llama(
+    recipe: str | None = None,
+    corpus_config: str | None = None,
+    mirrors: str | None = None,
+    org: str | None = None,
+    embedded: bool = True,
+    train_overrides: list[str] = [],  # noqa: B006 (flytekit defaults are literals, never mutated)
+    eval_options: list[str] = [],  # noqa: B006
+    publish: bool = False,
+) -> Outputs:
+    """corpus → train → evaluate → model folder [→ publish]. The defaults are the offline demo (embedded:
+    bundled sample repos, tiny recipe); `--embedded false` is the real job (corpus.yaml, codellama-7b-lora).
+    Publishing happens only with `--publish` and needs the `huggingface/token` secret.
+    """
+    p = plan(
+        recipe=recipe,
+        corpus_config=corpus_config,
+        mirrors=mirrors,
+        org=org,
+        embedded=embedded,
+        train_overrides=train_overrides,
+        eval_options=eval_options,
+    )
+    dataset = build_corpus(spec=p.spec, corpus_version=p.corpus_version, config_sha256=p.config_sha256)
+    tuned = fine_tune(
+        spec=p.spec,
+        dataset=dataset,
+        config_sha256=p.config_sha256,
+        recipe_sha256=p.recipe_sha256,
+        eval_options=p.eval_options,
+    )
+    model = stage_model(spec=p.spec, dataset=dataset, run=tuned.run, results=tuned.eval)
+    # A conditional, not a flag inside the task: without --publish the task that requests the secret never
+    # starts, so a cluster without the secret can still run everything else.
+    conditional("publish").if_(publish.is_true()).then(push_to_hub(spec=p.spec, dataset=dataset, model=model))
+    return Outputs(dataset=dataset, run=tuned.run, eval=tuned.eval, model=model)
