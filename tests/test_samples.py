@@ -267,7 +267,7 @@ def test_planted_near_copies_differ_a_little(original: str, copy: str) -> None:
 PLANTED_SECRETS = [
     ("flyteadmin/flyteadmin_config.yaml", "AKIAFAKESAMPLE7EXMPL"),
     ("flytesnacks/examples/huggingface/hf_finetune.py", "hf_FAKEsampleTOKENflyteLLAMAnotREAL42"),
-    ("flytekit/flytekit/__init__.py", "ops-oncall@flyte-samples.test"),
+    ("flytekit/flytekit/__init__.py", "ops-oncall@flyte-llama-samples.dev"),
     ("flytepropeller/pkg/webhook/certs_test.go", "-----BEGIN RSA PRIVATE KEY-----"),
 ]
 

@@ -138,8 +138,8 @@ def stdlib_files(config: PretrainConfig, root: Path | None = None) -> list[tuple
             text = (root / rel).read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue  # a handful of stdlib files are Latin-1 test data; not worth teaching
-        if total + len(text.encode("utf-8")) > config.stdlib_bytes and out:
-            break
+        if total + len(text.encode("utf-8")) > config.stdlib_bytes:
+            continue  # a file that would overflow the budget is skipped; a smaller later one may fit
         out.append((rel, text))
         total += len(text.encode("utf-8"))
     if not out:
@@ -163,11 +163,15 @@ def pack_blocks(tokenizer, texts: list[str], config: PretrainConfig, seed: int) 
     return flat[: n * config.max_length].reshape(n, config.max_length)
 
 
-def lr_at(step: int, config: PretrainConfig) -> float:
-    """Linear warmup, then cosine decay to `learning_rate × min_lr_ratio` at `max_steps`."""
+def lr_at(step: int, config: PretrainConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warmup, then cosine decay to `learning_rate × min_lr_ratio` at `max_steps` — or at
+    `max_minutes`, whichever comes first. Decaying by the time budget too (as "Cramming", Geiping &
+    Goldstein 2022, does) means a run that a slow or shared CPU stops early still ends annealed."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    if config.max_minutes:
+        progress = max(progress, elapsed_s / (config.max_minutes * 60))
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
@@ -229,13 +233,14 @@ def pretrain(
     bar = tqdm(total=config.max_steps, desc="pretrain", unit="step")
     running = []
     for step in range(config.max_steps):
-        if config.max_minutes is not None and time.monotonic() - start > config.max_minutes * 60:
+        elapsed = time.monotonic() - start
+        if config.max_minutes is not None and elapsed > config.max_minutes * 60:
             stopped = "max_minutes"
             break
         idx = [order[(step * config.batch_size + j) % len(order)] for j in range(config.batch_size)]
         x = torch.from_numpy(blocks[idx])
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+            group["lr"] = lr = lr_at(step, config, elapsed)
         loss = model(input_ids=x, labels=x, use_cache=False).loss
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -250,7 +255,7 @@ def pretrain(
                 {
                     "step": step + 1,
                     "loss": round(float(np.mean(running)), 4),
-                    "learning_rate": lr_at(step, config),
+                    "learning_rate": lr,
                     "grad_norm": round(float(grad_norm), 4),
                     "tokens": tokens,
                     "elapsed_s": round(time.monotonic() - start, 2),

@@ -2,7 +2,7 @@
 
 Tasks are typed Python functions; workflows wire tasks together into a graph that can be inspected,
 serialised or run locally. Questions about this sample go to the (fictional) maintainers at
-ops-oncall@flyte-samples.test.
+ops-oncall@flyte-llama-samples.dev.
 """
 
 from flytekit.core.launch_plan import CronSchedule, LaunchPlan
