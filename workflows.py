@@ -101,26 +101,18 @@ class Hardware:
         return Resources(cpu=self.cpu, mem=self.mem, gpu=min(self.gpus, 1) or None)
 
 
-# Recipes describe training, not machines, so the hardware table lives here (keyed by recipe name).
-# With N GPUs the Trainer runs data-parallel: the effective batch is N x per-device batch x accumulation.
-MULTI_GPU = 8  # GPUs per node for the elastic task; nproc_per_node is fixed when the task is registered
-RECIPE_HARDWARE: dict[str, Hardware] = {
-    "tiny": Hardware(gpus=0, cpu="2", mem="8Gi"),
-    "mini-lora": Hardware(gpus=0, cpu="4", mem="8Gi"),  # CPU by design (its base is a local folder)
-    "codellama-7b-qlora": Hardware(gpus=1, cpu="8", mem="32Gi"),  # one 24 GB GPU (4-bit base)
-    "codellama-7b-lora": Hardware(gpus=MULTI_GPU, cpu="48", mem="320Gi"),  # one 8 x 80 GB node
-}
-DEFAULT_HARDWARE = Hardware(gpus=1, cpu="8", mem="64Gi")  # a recipe file not in the table
 SMALL = Resources(cpu="1", mem="2Gi")  # planning, cards, publishing
 
 
 def hardware(recipe: str) -> Hardware:
-    hw = RECIPE_HARDWARE.get(recipe, DEFAULT_HARDWARE)
-    if hw.gpus > 1 and hw.gpus != MULTI_GPU:
-        raise ValueError(
-            f"recipe {recipe!r} asks for {hw.gpus} GPUs; the elastic task runs {MULTI_GPU} per node"
-        )
-    return hw
+    """The recipe's own `gpus`, `cpus` and `memory` fields (training/config.py), read without building the
+    full config: a GPU recipe must be plannable on a CPU-only machine that registers the workflow."""
+    from training.config import TrainConfig, recipe_dict
+
+    data = recipe_dict(recipe)
+    fields = TrainConfig.__dataclass_fields__
+    value = {name: data.get(name, fields[name].default) for name in ("gpus", "cpus", "memory")}
+    return Hardware(gpus=int(value["gpus"]), cpu=str(value["cpus"]), mem=str(value["memory"]))
 
 
 # --- the job's parameters, as the tasks see them ------------------------------------------------------------
@@ -246,7 +238,16 @@ def build_corpus(spec: JobSpec, corpus_version: str, config_sha256: str) -> Flyt
 
 
 def _train(spec: JobSpec, dataset: FlyteDirectory) -> FlyteDirectory:
-    run_dir = job_module.stage_train(make_job(spec, _workdir("train")), Path(dataset.download()))
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id:
+        # Torch elastic workers are fresh processes, each with its own Flyte working directory, but all
+        # ranks must share one RUN folder (rank 0 builds a local base and saves the adapter). Their parent,
+        # the elastic agent, is the one thing they have in common.
+        root = Path(tempfile.gettempdir()) / f"flyte-llama-{run_id}-{os.getppid()}"
+        root.mkdir(exist_ok=True)
+    else:
+        root = _workdir("train")
+    run_dir = job_module.stage_train(make_job(spec, root), Path(dataset.download()))
     return FlyteDirectory(str(run_dir))
 
 
@@ -266,7 +267,7 @@ def train(spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha
     cache=_TRAIN_CACHE,
     # One process per GPU, started by torch elastic; the Trainer sees RANK/WORLD_SIZE and runs
     # data-parallel. nnodes=1 runs in one pod; nnodes>1 would need the kubeflow training operator.
-    task_config=Elastic(nnodes=1, nproc_per_node=MULTI_GPU, increase_shared_mem=False),
+    task_config=Elastic(nnodes=1, nproc_per_node=2, increase_shared_mem=False),  # per recipe: see fine_tune
     shared_memory=True,  # workers exchange tensors through /dev/shm, which is tiny in a default pod
 )
 def train_multi_gpu(
@@ -309,6 +310,10 @@ class FineTuned(NamedTuple):
     eval: FlyteDirectory
 
 
+def elastic_config(gpus: int) -> Elastic:
+    return Elastic(nnodes=1, nproc_per_node=gpus, increase_shared_mem=False)
+
+
 def trainer_for(recipe: str) -> PythonFunctionTask:
     """The training task for a recipe: torch elastic when it asks for more than one GPU."""
     return train_multi_gpu if hardware(recipe).gpus > 1 else train
@@ -321,9 +326,12 @@ def fine_tune(
     """Train and evaluate on the recipe's hardware (dynamic: the recipe is only known at run time)."""
     job = make_job(spec, Path("."))  # only its resolved recipe name is used here
     hw = hardware(job.recipe)
+    overrides = dict(requests=hw.train_resources(), limits=hw.train_resources())
+    if hw.gpus > 1:  # one process per GPU of the node, as many as the recipe asks for
+        overrides["task_config"] = elastic_config(hw.gpus)
     run = trainer_for(job.recipe)(
         spec=spec, dataset=dataset, config_sha256=config_sha256, recipe_sha256=recipe_sha256
-    ).with_overrides(requests=hw.train_resources(), limits=hw.train_resources())
+    ).with_overrides(**overrides)
     results = evaluate(
         spec=spec,
         dataset=dataset,

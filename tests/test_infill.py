@@ -159,6 +159,7 @@ def test_parse_check_and_aggregation():
     )
     assert filled_file_parses(task, content, "    c = a - b")  # newline restored
     assert not filled_file_parses(task, content, "    c = (a +")
+    assert not filled_file_parses(task, content, "c = a + b")  # dedented: tree-sitter alone accepts it
     go_task = Task("g", "g", "m.go", "go", "multi_line", "", "", "x\n", (1, 1), (0, 0), (0, 0))
     scores = score_tasks([task, go_task], ["    c = a + b\n", "y"], {("r", "a.py"): content})
     assert [s["exact_match"] for s in scores] == [True, False]

@@ -15,7 +15,7 @@ from training.pretrain import load_pretrain_config, mean_loss, pack_blocks, pret
 from training.tiny import build_tiny_model
 
 TINY = {
-    "stdlib_bytes": 40_000,
+    "stdlib_bytes": 25_000,
     "heldout_files": 1,
     "vocab_size": 320,
     "hidden_size": 64,
@@ -24,7 +24,7 @@ TINY = {
     "intermediate_size": 128,
     "max_length": 128,
     "batch_size": 4,
-    "max_steps": 12,
+    "max_steps": 10,
     "warmup_steps": 2,
     "learning_rate": 0.005,
     "logging_steps": 4,
@@ -41,7 +41,7 @@ def test_pretrain_saves_a_loadable_base_whose_loss_went_down(tmp_path):
     assert not (tmp_path / "base.tmp").exists()
     saved = json.loads((out / "pretrain_log.json").read_text())
     assert (
-        saved["steps"] == 12 and saved["tokens_seen"] == 12 * 4 * 128 and saved["stopped_by"] == "max_steps"
+        saved["steps"] == 10 and saved["tokens_seen"] == 10 * 4 * 128 and saved["stopped_by"] == "max_steps"
     )
     assert saved["files"]["heldout"] and not set(saved["files"]["heldout"]) & set(saved["files"]["train"])
 

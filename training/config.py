@@ -69,6 +69,12 @@ class TrainConfig(SFTConfig):
         default=None, metadata={"help": "Use only the first N train documents."}
     )
     max_eval_docs: int | None = field(default=None, metadata={"help": "Use only the first N eval documents."})
+    # --- hardware the recipe is sized for (Flyte resources in workflows.py) ---------------------------------
+    gpus: int = field(
+        default=0, metadata={"help": "GPUs per run; more than one runs as torch elastic, a process per GPU."}
+    )
+    cpus: int = field(default=2, metadata={"help": "CPU cores to request."})
+    memory: str = field(default="8Gi", metadata={"help": "Memory to request (a Kubernetes quantity: 64Gi)."})
     # --- objective -----------------------------------------------------------------------------------------
     objective: str = field(default="fim", metadata={"help": "`fim` (FIM + CLM mix) or `clm`."})
     fim_rate: float = field(default=0.9, metadata={"help": "Share of documents turned into FIM examples."})
@@ -103,6 +109,10 @@ class TrainConfig(SFTConfig):
             problems.append(f"quantization={self.quantization!r}: use null or nf4")
         if self.model_revision is not None and not self.model_revision.strip():
             problems.append("model_revision is empty: give a 40-hex commit SHA, a tag/branch, or null")
+        if self.gpus < 0 or self.cpus < 1:
+            problems.append(f"gpus={self.gpus}, cpus={self.cpus}: need gpus >= 0 and cpus >= 1")
+        if not re.fullmatch(r"[1-9][0-9]*(Ki|Mi|Gi|Ti)", self.memory):
+            problems.append(f"memory={self.memory!r}: use a Kubernetes quantity such as 8Gi or 320Gi")
         if self.packing and self.packing_strategy not in ("bfd", "bfd_split", "wrapped"):
             problems.append(f"packing_strategy={self.packing_strategy!r}: use bfd, bfd_split or wrapped")
         if problems:

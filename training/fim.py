@@ -13,7 +13,7 @@ into text: every sequence is concatenated from ids, so no tokenizer can re-split
 
 `plan_fim` (the only random step, fed an explicit numpy Generator) decides the mode and the split;
 `fim_pieces` lists the texts to encode; `assemble` joins the encoded pieces. Keeping those apart lets
-`training.prepare` encode the pieces of thousands of documents in one batched tokenizer call.
+`training.prepare` encode the pieces of thousands of documents in one batched call (`encode_pieces`).
 """
 
 from __future__ import annotations
@@ -101,6 +101,42 @@ def encode_piece(tokenizer, text: str, leading_space: bool) -> list[int]:
     if leading_space:
         return tokenizer.encode(text, add_special_tokens=False)
     return strip_sentinel(tokenizer, tokenizer.encode(SENTINEL + text, add_special_tokens=False))
+
+
+def plain_backend(tokenizer):
+    """The Rust `tokenizers.Tokenizer` behind `tokenizer` when calling it directly gives exactly the ids that
+    `tokenizer(texts, add_special_tokens=False)` gives, else None (a slow tokenizer, or a backend left with
+    truncation, padding or special-token splitting set: transformers resets those on every call)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or backend.truncation is not None or backend.padding is not None:
+        return None
+    if backend.encode_special_tokens != bool(getattr(tokenizer, "split_special_tokens", False)):
+        return None
+    return backend
+
+
+def encode_batch(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of each text without BOS/EOS: `tokenizer(texts, add_special_tokens=False)["input_ids"]`.
+
+    Where it can, this calls the Rust backend's `encode_batch_fast`, which skips offset bookkeeping and
+    transformers' per-text dict conversion (about twice the throughput on code) and, like any batched call,
+    spreads the texts over all cores.
+    """
+    if not texts:
+        return []
+    backend = plain_backend(tokenizer)
+    if backend is None:
+        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+def encode_pieces(tokenizer, texts: list[str], leading_space: bool) -> list[list[int]]:
+    """`encode_piece` of every text, in one batched tokenizer call (the sentinel trick included)."""
+    if leading_space:
+        return [ids if text else [] for ids, text in zip(encode_batch(tokenizer, texts), texts, strict=True)]
+    # Empty pieces stay empty (encode_piece never encodes them), so they are sent as "" to keep positions.
+    encoded = encode_batch(tokenizer, [SENTINEL + t if t else "" for t in texts])
+    return [strip_sentinel(tokenizer, ids) if text else [] for ids, text in zip(encoded, texts, strict=True)]
 
 
 def psm_prompt_ids(tokenizer, prefix: str, suffix: str) -> list[int]:

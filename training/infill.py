@@ -10,7 +10,9 @@ the suffix its first `suffix_tokens` (the code nearest the hole), both cut at li
 
 from __future__ import annotations
 
+import ast
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -58,12 +60,31 @@ def _parser(language: str):
     return get_parser(language)
 
 
-def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[int]] | None:
-    """(inclusive row ranges of function bodies, rows that are code) or None when the file does not parse."""
-    source = content.encode("utf-8")
-    tree = _parser(language).parse(source)
+def parse_clean(language: str, content: str):
+    """The tree-sitter tree of `content`, or None when it has syntax errors (ERROR or MISSING nodes).
+
+    Python is also compiled with `ast`: tree-sitter's Python grammar accepts wrong indentation (a dedented
+    line inside a function body parses), which would count a badly indented infill as "still parses".
+    """
+    tree = _parser(language).parse(content.encode("utf-8"))
     if tree.root_node.has_error:
         return None
+    if language == "python":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SyntaxWarnings (e.g. invalid escapes) are not errors
+                ast.parse(content)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+    return tree
+
+
+def body_rows(language: str, content: str) -> tuple[list[tuple[int, int]], set[int]] | None:
+    """(inclusive row ranges of function bodies, rows that are code) or None when the file does not parse."""
+    tree = parse_clean(language, content)
+    if tree is None:
+        return None
+    source = content.encode("utf-8")
     lines = content.split("\n")
     raw_lines = source.split(b"\n")  # tree-sitter columns count bytes, not characters
     bodies: list[tuple[int, int]] = []
@@ -291,10 +312,10 @@ def edit_similarity(prediction: str, reference: str) -> float:
 
 
 def filled_file_parses(task: Task, content: str, prediction: str) -> bool:
-    """Whether the original file with the hole filled by `prediction` parses with no ERROR/MISSING nodes."""
+    """Whether the original file with the hole filled by `prediction` still parses (see `parse_clean`)."""
     filled = normalize(prediction) + ("\n" if task.middle.endswith("\n") else "")
     source = content[: task.span[0]] + filled + content[task.span[1] :]
-    return not _parser(task.language).parse(source.encode("utf-8")).root_node.has_error
+    return parse_clean(task.language, source) is not None
 
 
 def score_tasks(
