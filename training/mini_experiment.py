@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"wall budget; pretraining stops early after {PRETRAIN_SHARE:.0%} of it (0 = no cap)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of both training stages")
-    parser.add_argument("--eval-bytes", type=int, default=100_000, help="test bytes per repo (0 = all)")
-    parser.add_argument("--infill-tasks", type=int, default=60, help="infilling tasks (0 = none)")
+    parser.add_argument("--eval-bytes", type=int, default=80_000, help="test bytes per repo (0 = all)")
+    parser.add_argument("--infill-tasks", type=int, default=40, help="infilling tasks (0 = none)")
     parser.add_argument("--pretrain-recipe", default="mini-pretrain")
     parser.add_argument("--lora-recipe", default="mini-lora")
     parser.add_argument("--no-card", action="store_true", help="skip staging the model card folder")

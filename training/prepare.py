@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,10 @@ FIM_OVERHEAD = 6 + 10
 # about 60% of an encoding with offsets. Code averages ~3.8 bytes per token, so nearly all of them fit and
 # never need offsets; the few that do not are encoded a second time. Speed only: the output is the same.
 COUNT_FIRST = 3
+
+
+# (document index in the batch, chunk text, the chunk's ids when the chunking already computed them)
+Chunked = tuple[int, str, list[int] | None]
 
 
 @dataclass
@@ -84,7 +89,12 @@ class Preparer:
 
     def prepare(self, texts: list[str], languages: list[str], rng: np.random.Generator, first_index: int = 0):
         """One batch of documents → Examples, in document order (chunks in text order)."""
-        chunks = self._chunk(texts, languages)
+        return self.finish(self.chunk(texts, languages), languages, rng, first_index)
+
+    def finish(
+        self, chunks: list[Chunked], languages: list[str], rng: np.random.Generator, first_index: int = 0
+    ):
+        """A batch's chunks (from `chunk`) → Examples. All randomness is drawn here, in chunk order."""
         # Plan FIM for every chunk of the batch first (the only randomness, drawn in chunk order), then
         # encode all pieces in two batched calls: with and without SentencePiece's leading space.
         plans = [plan_fim(text, rng, self.fim_rate, self.spm_rate) for _, text, _ in chunks]
@@ -109,7 +119,7 @@ class Preparer:
                 out.append(Example(input_ids, plan.mode, first_index + doc, plan))
         return out
 
-    def _chunk(self, texts: list[str], languages: list[str]) -> list[tuple[int, str, list[int] | None]]:
+    def chunk(self, texts: list[str], languages: list[str]) -> list[Chunked]:
         """Cut the batch's documents to the budget: (document index, chunk text, its ids when known).
 
         A document whose UTF-8 size (+1 for SentencePiece's leading "▁") fits the budget cannot have more
@@ -126,7 +136,7 @@ class Preparer:
         long_docs = [i for i, n in enumerate(sizes) if n + 1 > self.budget and i not in ids_of]
         encoded = self._encode_with_offsets([texts[i] for i in long_docs])
         offsets_of = dict(zip(long_docs, encoded, strict=True))
-        chunks: list[tuple[int, str, list[int] | None]] = []
+        chunks: list[Chunked] = []
         for i, text in enumerate(texts):
             if i in offsets_of:
                 ids, offsets = offsets_of[i]
@@ -168,17 +178,36 @@ def iter_examples(
     rng: np.random.Generator,
     batch_size: int = 256,
 ) -> Iterator[Example]:
-    """Stream Examples over a corpus split, `batch_size` documents at a time."""
-    batch_t, batch_l, start = [], [], 0
+    """Stream Examples over a corpus split, `batch_size` documents at a time.
+
+    Chunking the next batch (tokenizer and tree-sitter calls, which release the GIL) runs on a worker thread
+    while this one plans and assembles the current batch, so the Python work overlaps the native work.
+    Chunking draws no random numbers, so the output is the same as preparing the batches one by one.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending, start = None, 0
+        for batch_t, batch_l in _batches(texts, languages, batch_size):
+            future = pool.submit(preparer.chunk, batch_t, batch_l)
+            if pending is not None:
+                yield from preparer.finish(pending[0].result(), pending[1], rng, start)
+                start += len(pending[1])
+            pending = (future, batch_l)
+        if pending is not None:
+            yield from preparer.finish(pending[0].result(), pending[1], rng, start)
+
+
+def _batches(
+    texts: Iterable[str], languages: Iterable[str], size: int
+) -> Iterator[tuple[list[str], list[str]]]:
+    batch_t, batch_l = [], []
     for text, language in zip(texts, languages, strict=True):
         batch_t.append(text)
         batch_l.append(language)
-        if len(batch_t) == batch_size:
-            yield from preparer.prepare(batch_t, batch_l, rng, start)
-            start += len(batch_t)
+        if len(batch_t) == size:
+            yield batch_t, batch_l
             batch_t, batch_l = [], []
     if batch_t:
-        yield from preparer.prepare(batch_t, batch_l, rng, start)
+        yield batch_t, batch_l
 
 
 def prepare_split(

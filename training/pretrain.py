@@ -55,6 +55,7 @@ class PretrainConfig:
         default_factory=lambda: list(DEFAULT_EXCLUDE),
         metadata={"help": "fnmatch patterns of folders to skip."},
     )
+    tokenizer_bytes: int = field(default=600_000, metadata={"help": "Text the BPE is trained on."})
     heldout_files: int = field(
         default=8, metadata={"help": "Files kept out of training for a held-out loss."}
     )
@@ -85,8 +86,9 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         _check_types(self, {f.name for f in dataclasses.fields(self)})
         problems = []
-        for name in ("stdlib_bytes", "max_file_bytes", "vocab_size", "hidden_size", "num_layers", "num_heads",
-                     "intermediate_size", "batch_size", "max_steps", "logging_steps"):  # fmt: skip
+        for name in ("stdlib_bytes", "tokenizer_bytes", "max_file_bytes", "vocab_size", "hidden_size",
+                     "num_layers", "num_heads", "intermediate_size", "batch_size", "max_steps",
+                     "logging_steps"):  # fmt: skip
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)}: must be positive")
         if self.hidden_size % max(self.num_heads, 1):
@@ -203,7 +205,7 @@ def pretrain(
     heldout = files[: config.heldout_files] if len(files) > config.heldout_files else []
     train_files = files[len(heldout) :]
     texts = [text for _, text in train_files]
-    tokenizer = build_tiny_tokenizer(sample_texts(texts, config.stdlib_bytes), config.vocab_size)
+    tokenizer = build_tiny_tokenizer(sample_texts(texts, config.tokenizer_bytes), config.vocab_size)
     model = build_tiny_model(
         tokenizer,
         hidden_size=config.hidden_size,
