@@ -109,8 +109,10 @@ def test_test_subset_is_a_byte_capped_per_repo_dataset_folder(tmp_path):
         for i in range(10)
     ]
     write_corpus_folder(tmp_path / "ds", {"train": rows[:1], "test": rows})
-    info = build_test_subset(str(tmp_path / "ds"), tmp_path / "sub", 350)
+    info = build_test_subset(str(tmp_path / "ds"), tmp_path, 350)
     assert info["bytes_by_repo"] == {"a": 300, "b": 300} and info["files"] == 6
-    test = load_corpus(str(tmp_path / "sub"), None, ("test",))["test"]
+    test = load_corpus(str(tmp_path / info["folder"]), None, ("test",))["test"]
     assert len(test) == 6 and set(test["repo"]) == {"a", "b"}
-    assert build_test_subset(str(tmp_path / "ds"), tmp_path / "sub", 350) == info  # same pick every time
+    assert build_test_subset(str(tmp_path / "ds"), tmp_path, 350) == info  # same pick every time
+    # another subset gets another folder name (datasets caches local folders by name)
+    assert build_test_subset(str(tmp_path / "ds"), tmp_path, 250)["folder"] != info["folder"]

@@ -11,8 +11,9 @@
 4. card      the staged model folder with its model card (`model_card.stage`)  → OUT/hub/flyte-llama-mini/
 
 Evaluation reads a deterministic subset of the test split (`--eval-bytes` per repo, files in SHA-256 order of
-repo/path; 0 = the whole split) written as a dataset folder OUT/test-subset/, so that it fits the budget on
-2 cores. Every stage is timed; OUT/mini_experiment.json records the numbers, the commands and the versions.
+repo/path; 0 = the whole split) written as a dataset folder OUT/test-subset-<hash>/, so that it fits the
+budget on 2 cores. Every stage is timed; OUT/mini_experiment.json records the numbers, the commands and the
+versions.
 """
 
 from __future__ import annotations
@@ -41,9 +42,14 @@ PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "trl", "peft", "a
 PRETRAIN_SHARE = 0.35
 
 
-def build_test_subset(dataset: str, out: Path, bytes_per_repo: int) -> dict[str, Any]:
+def build_test_subset(dataset: str, parent: Path, bytes_per_repo: int) -> dict[str, Any]:
     """Write the test split's first `bytes_per_repo` bytes of each repo (files in SHA-256 order of
-    repo/path, so the pick is fixed and spread over each repo) as a dataset folder with one `test` split."""
+    repo/path, so the pick is fixed and spread over each repo) as a dataset folder with one `test` split,
+    `parent/test-subset-<hash of the file list>`.
+
+    The name carries the hash because `datasets.load_dataset(folder)` (which evaluation uses) caches a local
+    folder under its name alone: two different subsets in folders of the same name would load the same rows.
+    """
     from training.data import load_corpus, write_corpus_folder
 
     rows = load_corpus(dataset, None, ("test",))["test"].select_columns(
@@ -61,10 +67,10 @@ def build_test_subset(dataset: str, out: Path, bytes_per_repo: int) -> dict[str,
         used[row["repo"]] = used.get(row["repo"], 0) + size
         picked.append(row)
     picked.sort(key=lambda r: (r["repo"], r["path"]))
+    digest = hashlib.sha256("".join(f"{r['repo']}/{r['path']}\n" for r in picked).encode()).hexdigest()
+    out = parent / f"test-subset-{digest[:16]}"
     tmp = out.with_name(out.name + ".tmp")
     write_corpus_folder(tmp, {"test": picked})
-    digest = hashlib.sha256("".join(f"{r['repo']}/{r['path']}\n" for r in picked).encode()).hexdigest()
-    # datasets caches a local folder by its card: a subset-specific card never loads another subset's rows.
     with (tmp / "README.md").open("a") as card:
         card.write(f"\nTest subset of {dataset}: {len(picked)} files, sha256 of the file list {digest}.\n")
     if out.exists():
@@ -72,7 +78,13 @@ def build_test_subset(dataset: str, out: Path, bytes_per_repo: int) -> dict[str,
 
         shutil.rmtree(out)
     tmp.replace(out)
-    return {"files": len(picked), "bytes_by_repo": used, "file_list_sha256": digest, "of_files": len(rows)}
+    return {
+        "folder": out.name,
+        "files": len(picked),
+        "bytes_by_repo": used,
+        "file_list_sha256": digest,
+        "of_files": len(rows),
+    }
 
 
 @contextmanager
@@ -114,9 +126,10 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         lora_summary = train(lora_config, run_dir, recipe_keys=keys)
 
     with timed(times, "evaluate"):
-        subset = build_test_subset(args.dataset, out / "test-subset", args.eval_bytes)
+        subset = build_test_subset(args.dataset, out, args.eval_bytes)
+        subset_dir = out / subset["folder"]
         eval_argv = [
-            "--adapter", str(run_dir / "adapter"), "--dataset", str(out / "test-subset"), "--split", "test",
+            "--adapter", str(run_dir / "adapter"), "--dataset", str(subset_dir), "--split", "test",
             "--context", str(pre_config.max_length), "--stride", str(pre_config.max_length // 2),
             "--batch-size", "8", "--dtype", "float32", "--infill-tasks", str(args.infill_tasks),
             "--max-new-tokens", "48", "--prefix-tokens", "256", "--suffix-tokens", "128",
@@ -263,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of both training stages")
     parser.add_argument("--eval-bytes", type=int, default=80_000, help="test bytes per repo (0 = all)")
-    parser.add_argument("--infill-tasks", type=int, default=40, help="infilling tasks (0 = none)")
+    parser.add_argument("--infill-tasks", type=int, default=32, help="infilling tasks (0 = none)")
     parser.add_argument("--pretrain-recipe", default="mini-pretrain")
     parser.add_argument("--lora-recipe", default="mini-lora")
     parser.add_argument("--no-card", action="store_true", help="skip staging the model card folder")
