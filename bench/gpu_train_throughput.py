@@ -58,28 +58,36 @@ def bfd_rows(lengths: list[int]) -> list[list[int]]:
     return rows
 
 
-def build_model(attn: str):
+# Code Llama 7B's shapes; `tiny` only proves the script runs end to end (tests/test_bench_scripts.py, CPU).
+SHAPES = {
+    "codellama-7b": dict(
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32
+    ),
+    "tiny": dict(
+        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
+    ),
+}
+
+
+def build_model(attn: str, shapes: str = "codellama-7b", device: str = "cuda"):
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    shape = SHAPES[shapes]
     config = LlamaConfig(
-        vocab_size=32016,
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
+        num_key_value_heads=shape["num_attention_heads"],
         max_position_embeddings=16384,
         rope_theta=1_000_000.0,
         attn_implementation=attn,
+        **shape,
     )
     torch.set_default_dtype(torch.bfloat16)
-    with torch.device("cuda"):
+    with torch.device(device):
         model = LlamaForCausalLM(config)
     torch.set_default_dtype(torch.float32)
     params = sum(p.numel() for p in model.parameters())
     model.config.use_cache = False
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.enable_input_require_grads()
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     model = get_peft_model(
@@ -88,17 +96,17 @@ def build_model(attn: str):
     return model, params
 
 
-def packed_batch(rows: list[list[int]]):
+def packed_batch(rows: list[list[int]], vocab: int, device: str = "cuda"):
     """Padding-free: all documents of the rows in one flat sequence, position_ids restarting per document."""
     lengths = [n for row in rows for n in row]
     total = sum(lengths)
-    ids = torch.randint(3, 32000, (1, total), device="cuda")
-    pos = torch.cat([torch.arange(n, device="cuda") for n in lengths]).unsqueeze(0)
+    ids = torch.randint(3, vocab, (1, total), device=device)
+    pos = torch.cat([torch.arange(n, device=device) for n in lengths]).unsqueeze(0)
     return {"input_ids": ids, "position_ids": pos, "labels": ids.clone()}, total
 
 
-def padded_batch(docs: list[int]):
-    ids = torch.randint(3, 32000, (len(docs), CONTEXT), device="cuda")
+def padded_batch(docs: list[int], vocab: int, device: str = "cuda"):
+    ids = torch.randint(3, vocab, (len(docs), CONTEXT), device=device)
     mask = torch.zeros_like(ids)
     for i, n in enumerate(docs):
         mask[i, :n] = 1
@@ -112,36 +120,50 @@ def measure(model, batches, warmup: int) -> float:
     tokens, start = 0, None
     for step, (batch, n) in enumerate(batches):
         if step == warmup:
-            torch.cuda.synchronize()
+            _sync()
             start, tokens = time.perf_counter(), 0
         model(**batch).loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens += n
-    torch.cuda.synchronize()
+    _sync()
     return tokens / (time.perf_counter() - start)
 
 
-def main() -> None:
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", required=True, help="JSON list of document token lengths")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rows-per-step", type=int, default=2, help="per-device batch (recipe: 2)")
-    args = parser.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("needs a CUDA GPU (this prepared benchmark is meant for one H100)")
+    parser.add_argument("--shapes", choices=sorted(SHAPES), default="codellama-7b")
+    parser.add_argument(
+        "--device", default="cuda", help="cuda (the benchmark) or cpu (a smoke run, --shapes tiny)"
+    )
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            "needs a CUDA GPU (this prepared benchmark is meant for one H100); --device cpu --shapes tiny"
+        )
     import importlib.util
 
-    attn = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
-    model, params = build_model(attn)
+    attn = "flash_attention_2" if importlib.util.find_spec("flash_attn") and args.device == "cuda" else "sdpa"
+    model, params = build_model(attn, args.shapes, args.device)
+    vocab = SHAPES[args.shapes]["vocab_size"] - 16  # random ids below the special tokens
+    device = args.device
     n_steps, k = args.steps + args.warmup, args.rows_per_step
     rows = bfd_rows(doc_lengths(args.lengths, n_steps * k * CONTEXT, seed=0))
-    packed = [packed_batch(rows[i * k : (i + 1) * k]) for i in range(n_steps)]
+    packed = [packed_batch(rows[i * k : (i + 1) * k], vocab, device) for i in range(n_steps)]
     docs = doc_lengths(args.lengths, n_steps * k * CONTEXT, seed=1)[: n_steps * k]
-    naive = [padded_batch(docs[i * k : (i + 1) * k]) for i in range(n_steps)]
+    naive = [padded_batch(docs[i * k : (i + 1) * k], vocab, device) for i in range(n_steps)]
     fill = sum(sum(r) for r in rows[: n_steps * k]) / (n_steps * k * CONTEXT)
-    print(f"{torch.cuda.get_device_name(0)}, {params / 1e9:.2f} B params, attention {attn}, rows/step {k}")
+    name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+    print(f"{name}, {params / 1e9:.2f} B params, attention {attn}, rows/step {k}")
     print(f"packed row fill {fill:.1%}; naive mean document {np.mean(docs):.0f} tokens of {CONTEXT}")
     results = {}
     for name, batches in (("recipe (bfd packed, padding-free)", packed), ("naive (padded to 4096)", naive)):
@@ -150,7 +172,7 @@ def main() -> None:
         mfu, lora_mfu = 6 * params * tps / PEAK_FLOPS, 4 * params * tps / PEAK_FLOPS
         print(f"{name:36s} {tps:10,.0f} tokens/s  MFU {mfu:6.1%}  LoRA-adjusted MFU {lora_mfu:6.1%}")
     recipe, naive_tps = results.values()
-    peak_gib = torch.cuda.max_memory_allocated() / 2**30
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
     print(f"ratio recipe / naive: {recipe / naive_tps:.2f}x; peak memory {peak_gib:.1f} GiB")
 
 
