@@ -58,10 +58,14 @@ def bfd_rows(lengths: list[int]) -> list[list[int]]:
     return rows
 
 
-# Code Llama 7B's shapes; `tiny` only proves the script runs end to end (tests/test_bench_scripts.py, CPU).
+# Code Llama 7B's shapes; `tiny` only proves the script runs end to end on a CPU (`--device cpu`).
 SHAPES = {
     "codellama-7b": dict(
-        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32
+        vocab_size=32016,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
     ),
     "tiny": dict(
         vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
