@@ -236,3 +236,21 @@ def test_results_validation_rejects_other_schemas(tmp_path):
     with pytest.raises(EvalResultsError, match="lacks 'tokens'"):
         write_results(tmp_path / "bad.json", good)
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_a_rebuilt_folder_is_read_afresh(tmp_path):
+    """datasets caches a local folder by its card: after a rebuild with the same README it served old rows."""
+    from training.evaluate import load_split
+
+    folder = tmp_path / "corpus"
+    (folder / "data").mkdir(parents=True)
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n"
+        "  - split: test\n    path: data/test-*.parquet\n---\n"
+    )
+    shard = folder / "data" / "test-00000-of-00001.parquet"
+    datasets.Dataset.from_list(ROWS[:1]).to_parquet(shard)
+    assert len(load_split(str(folder), "test")) == 1
+    datasets.load_dataset(str(folder))  # fill datasets' own cache, as a user would
+    datasets.Dataset.from_list(ROWS).to_parquet(shard)
+    assert load_split(str(folder), "test")["content"][:] == [r["content"] for r in ROWS]

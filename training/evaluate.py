@@ -148,20 +148,23 @@ def model_passes(model: torch.nn.Module) -> list[tuple[str, contextlib.AbstractC
 
 
 def load_split(dataset: str, split: str, revision: str | None = None, max_docs: int | None = None):
-    """The `split` of a dataset folder or Hub id (read offline from a folder), first `max_docs` rows."""
-    import datasets
+    """The `split` of a dataset folder or Hub id, first `max_docs` rows.
 
-    try:
-        dsd = datasets.load_dataset(dataset, revision=revision)
-    except FileNotFoundError as e:
+    Through `training.data.load_corpus`, as training does: a local folder is read from its Parquet shards
+    (datasets' own cache of a local folder can serve stale rows after a rebuild; docs/NOTES.md)."""
+    from training.data import load_corpus
+
+    if not dataset or (not Path(dataset).expanduser().exists() and dataset.count("/") != 1):
         raise FileNotFoundError(
             f"dataset {dataset!r} not found: pass a dataset folder "
-            "(python -m dataset_builder build --out DIR) or a Hub id"
-        ) from e
+            "(python -m dataset_builder build --out DIR) or a Hub id ORG/NAME"
+        )
+    try:
+        dsd = load_corpus(dataset, revision, splits=())
     except ValueError as e:
-        if "corresponds to no data" not in str(e):  # datasets' words for a split with zero rows
-            raise
-        raise ValueError(f"split {split!r} of {dataset!r} is empty: nothing to evaluate") from e
+        if "corresponds to no data" in str(e):  # datasets' words for a split with zero rows
+            raise ValueError(f"split {split!r} of {dataset!r} is empty: nothing to evaluate") from e
+        raise
     if split not in dsd:
         raise ValueError(f"dataset {dataset!r} has no split {split!r}; it has {sorted(dsd)}: pass --split")
     ds = dsd[split]
