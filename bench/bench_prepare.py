@@ -2,12 +2,15 @@
 
     python bench/bench_prepare.py [--corpus /tmp/corpus-real] [--mirrors /work/mirrors] [--max-length 4096]
                                   [--lengths-out bench/doc_token_lengths.json] [--repeat 3]
+                                  [--chars-per-token 3.0]
 
 Uses the real corpus folder's train split when it exists, else reads source files straight from the git
 mirrors (HEAD of every repo). The tokenizer is a Code Llama–style BPE (vocab 8000) trained on a sample of the
 same text: Code Llama's own cannot be downloaded here. `--lengths-out` writes the documents' token lengths (a
 JSON list) that bench/gpu_train_throughput.py replays on the GPU. The two measurements alternate `--repeat`
-times and the best of each is shown (the machine may be shared). Prints; asserts nothing.
+times and the best of each is shown (the machine may be shared). Also prints how many sequences came from
+chunks that the characters-per-token estimate made too long (split again and re-encoded). Prints; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from datasets import Dataset
 from trl.data_utils import pack_dataset
 
 from training.data import load_corpus
-from training.prepare import Preparer, iter_examples
+from training.prepare import CHARS_PER_TOKEN, Preparer, PrepareStats, iter_examples
 from training.tiny import build_tiny_tokenizer, sample_texts
 
 EXTENSIONS = {".py": "python", ".go": "go", ".ts": "typescript", ".tsx": "tsx", ".md": "markdown"}
@@ -78,6 +81,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=4096)
     parser.add_argument("--lengths-out", default=None)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best is shown")
+    parser.add_argument(
+        "--chars-per-token", type=float, default=CHARS_PER_TOKEN, help="the chunking estimate"
+    )
     args = parser.parse_args()
 
     if Path(args.corpus).exists():
@@ -96,11 +102,14 @@ def main() -> None:
             lengths += map(len, tokenizer(texts[i : i + 256], add_special_tokens=False)["input_ids"])
         return lengths
 
-    preparer = Preparer(tokenizer, args.max_length, fim_rate=0.9, spm_rate=0.5)
+    preparer = Preparer(tokenizer, args.max_length, 0.9, 0.5, args.chars_per_token)
 
-    def prepare() -> list[list[int]]:
-        rng = np.random.default_rng(0)
-        return [e.input_ids for e in iter_examples(preparer, texts, languages, rng, 256)]
+    def prepare() -> tuple[list[list[int]], PrepareStats]:
+        rng, ids, stats = np.random.default_rng(0), [], PrepareStats()
+        for e in iter_examples(preparer, texts, languages, rng, 256):
+            stats.add(e)
+            ids.append(e.input_ids)
+        return ids, stats
 
     def pack(ids: list[list[int]]) -> Dataset:
         return pack_dataset(Dataset.from_dict({"input_ids": ids}), args.max_length, strategy="bfd")
@@ -110,7 +119,7 @@ def main() -> None:
     for _ in range(args.repeat):
         lengths, seconds = timed(raw)
         raw_s = min(raw_s, seconds)
-        ids, seconds = timed(prepare)
+        (ids, stats), seconds = timed(prepare)
         prep_s = min(prep_s, seconds)
         packed, seconds = timed(pack, ids)
         pack_s = min(pack_s, seconds)
@@ -120,6 +129,11 @@ def main() -> None:
         f"raw batched tokenisation      : {raw_s:6.2f} s  {mb / raw_s:6.2f} MB/s  ({sum(lengths):,} tokens)"
     )
     print(f"tokenise+chunk+FIM+EOS        : {prep_s:6.2f} s  {mb / prep_s:6.2f} MB/s  ({tokens:,} tokens)")
+    print(
+        f"sequences split again         : {stats.resplit:,} of {stats.chunks:,}"
+        f" ({stats.resplit / stats.chunks:.1%}); cut inside a line: {stats.char_cuts:,}"
+        f" (--chars-per-token {args.chars_per_token})"
+    )
     print(f"+ bfd packing ({len(packed):,} rows)    : {pack_s:6.2f} s")
     print(f"preparation / raw throughput  : {raw_s / (prep_s + pack_s):.0%} (target >= 70%)")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,9 +1,10 @@
 """The batched Preparer gives exactly the ids of preparing each document on its own.
 
-`reference_prepare` below is the spec: one tokenizer call per document (for chunking) and per FIM piece
-(`encode_piece`), with the Preparer's order of random draws (all chunks of a batch are planned first; a
-chunk that FIM made too long is halved and prepared afterwards). The batched path (count-first encoding,
-the Rust backend's ids-only calls, a worker thread chunking the next batch) must match it id for id.
+`reference_prepare` below is the spec: each document cut in its text (`chunk_text`), one tokenizer call per
+FIM piece (`encode_piece`), with the Preparer's order of random draws (all chunks of a batch are planned
+first; a chunk whose encoding is too long is halved and prepared afterwards). The batched path (two
+batched calls per batch, the Rust backend's ids-only calls, a worker thread chunking the next batch) must
+match it id for id.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import random
 import numpy as np
 import pytest
 
-from training.data import chunk_spans
+from training.data import chunk_text
 from training.fim import assemble, encode_batch, encode_piece, encode_pieces, fim_pieces, fim_tokens, plan_fim
-from training.prepare import COUNT_FIRST, Preparer, iter_examples
+from training.prepare import Preparer, PrepareStats, iter_examples
 from training.tiny import build_tiny_tokenizer
 
 SNIPPETS = [
@@ -48,81 +49,86 @@ def tok():
     return build_tiny_tokenizer([random_doc(rng) for _ in range(300)], vocab_size=400)
 
 
-def reference_prepare(tok, texts, languages, rng, max_length, budget, fim_rate, spm_rate):
-    """One batch, one document and one piece at a time → [(input_ids, mode, doc index)]."""
+def in_line_flags(parts, first=False):
+    """Whether each part starts inside a line of the text the parts were cut from."""
+    return [first] + [previous[-1] != "\n" for previous in parts[:-1]]
+
+
+def reference_prepare(tok, texts, languages, rng, max_length, max_chars, fim_rate, spm_rate, in_line=None):
+    """One batch, one document and one piece at a time → [(input_ids, mode, doc index, starts in a line)].
+    `in_line`: whether each text itself starts inside a line (for the halves of a chunk)."""
     tokens = fim_tokens(tok)
-    chunks = []  # (doc, text, ids of the chunk when the document had to be tokenized to be cut)
+    chunks = []  # (doc, text, the text starts inside a line of the document)
     for doc, text in enumerate(texts):
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        if len(enc["input_ids"]) <= budget:
-            chunks.append((doc, text, None if len(text.encode()) + 1 <= budget else enc["input_ids"]))
-            continue
-        for c in chunk_spans(text, languages[doc], enc["offset_mapping"], budget):
-            chunks.append((doc, text[c.start : c.end], enc["input_ids"][c.token_start : c.token_end]))
+        parts = chunk_text(text, languages[doc], max_chars)
+        flags = in_line_flags(parts, bool(in_line and in_line[doc]))
+        chunks += [(doc, part, flag) for part, flag in zip(parts, flags, strict=True)]
     plans = [plan_fim(text, rng, fim_rate, spm_rate) for _, text, _ in chunks]
     out = []
-    for plan, (doc, text, ids) in zip(plans, chunks, strict=True):
-        if plan.mode == "clm" and ids is not None:
-            pieces = [ids]
-        else:
-            pieces = [encode_piece(tok, piece, space) for piece, space in fim_pieces(plan)]
-        input_ids = assemble(plan, pieces, tokens)
-        if len(input_ids) <= max_length:
-            out.append((input_ids, plan.mode, doc))
-            continue
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        half = max(16, (len(enc["input_ids"]) + 1) // 2)
-        parts = [
-            text[c.start : c.end] for c in chunk_spans(text, languages[doc], enc["offset_mapping"], half)
-        ]
-        again = reference_prepare(
-            tok, parts, [languages[doc]] * len(parts), rng, max_length, budget, fim_rate, spm_rate
+    for plan, (doc, text, flag) in zip(plans, chunks, strict=True):
+        input_ids = assemble(
+            plan, [encode_piece(tok, piece, space) for piece, space in fim_pieces(plan)], tokens
         )
-        out.extend((ids, mode, doc) for ids, mode, _ in again)
+        if len(input_ids) <= max_length:
+            out.append((input_ids, plan.mode, doc, flag))
+            continue
+        halves = chunk_text(text, languages[doc], (len(text) + 1) // 2)
+        again = reference_prepare(
+            tok,
+            halves,
+            [languages[doc]] * len(halves),
+            rng,
+            max_length,
+            max_chars,
+            fim_rate,
+            spm_rate,
+            in_line_flags(halves, flag),
+        )
+        out.extend((ids, mode, doc, cut) for ids, mode, _, cut in again)
     return out
 
 
 @pytest.mark.parametrize(
-    ("max_length", "slack", "seed"),
-    [(64, None, 0), (128, None, 1), (256, None, 2), (48, 4, 3), (96, 6, 4)],
+    ("max_length", "chars_per_token", "seed"),
+    [(64, 3.0, 0), (128, 3.0, 1), (256, 2.0, 2), (48, 8.0, 3), (96, 6.0, 4)],
 )
-def test_batched_matches_reference(tok, monkeypatch, max_length, slack, seed):
+def test_batched_matches_reference(tok, monkeypatch, max_length, chars_per_token, seed):
     rng = random.Random(seed)
-    texts = [random_doc(rng) for _ in range(300)]
+    # The last document is one line longer than a chunk: it must be cut inside the line.
+    texts = [random_doc(rng) for _ in range(300)] + ["word " * 500]
     languages = [rng.choice(["python", "go", "markdown"]) for _ in texts]
     fim_rate, spm_rate = 0.9, 0.5
-    preparer = Preparer(tok, max_length, fim_rate, spm_rate)
-    if slack is not None:  # less slack than FIM can add: exercises the halving of chunks that overflow
-        preparer.budget = max_length - slack
+    preparer = Preparer(tok, max_length, fim_rate, spm_rate, chars_per_token)
     halvings = []
     split_again = preparer._split_again
     monkeypatch.setattr(preparer, "_split_again", lambda *a: halvings.append(a) or split_again(*a))
     batch = 32
-    got = [
-        (e.input_ids, e.mode, e.doc_index)
-        for e in iter_examples(preparer, texts, languages, np.random.default_rng(seed), batch)
-    ]
+    examples = list(iter_examples(preparer, texts, languages, np.random.default_rng(seed), batch))
+    got = [(e.input_ids, e.mode, e.doc_index, e.char_cut) for e in examples]
     expected, reference_rng = [], np.random.default_rng(seed)
     for start in range(0, len(texts), batch):
-        for ids, mode, doc in reference_prepare(
+        for ids, mode, doc, in_line in reference_prepare(
             tok,
             texts[start : start + batch],
             languages[start : start + batch],
             reference_rng,
             max_length,
-            preparer.budget,
+            preparer.max_chars,
             fim_rate,
             spm_rate,
         ):
-            expected.append((ids, mode, start + doc))
+            expected.append((ids, mode, start + doc, in_line))
     assert got == expected
-    assert {mode for _, mode, _ in got} == {"clm", "psm", "spm"}
-    # Every chunking path ran: short documents, counted-first ones that fit, and ones cut with offsets.
-    sizes = [len(t.encode()) + 1 for t in texts]
-    assert any(preparer.budget < n <= COUNT_FIRST * preparer.budget for n in sizes)
-    assert any(n > COUNT_FIRST * preparer.budget for n in sizes)
-    assert len(got) > len(texts) - texts.count("")
-    assert bool(halvings) == (slack is not None)
+    assert {e.mode for e in examples} == {"clm", "psm", "spm"}
+    # Every path ran: documents kept whole, documents cut, and chunks cut again after encoding.
+    assert any(0 < len(t) <= preparer.max_chars for t in texts)
+    assert any(len(t) > preparer.max_chars for t in texts)
+    assert halvings
+    stats = PrepareStats()
+    for e in examples:
+        stats.add(e)
+    assert stats.resplit >= 2 * len(halvings)  # each halving makes at least two sequences
+    assert stats.char_cuts == sum(flag for *_, flag in expected) > 0
 
 
 def test_encode_pieces_matches_encode_piece(tok):

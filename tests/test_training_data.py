@@ -1,7 +1,8 @@
-"""Corpus loading, chunking at definition/line/token boundaries, and prepared sequences (FIM + EOS)."""
+"""Corpus loading, chunking at definition/line/character boundaries, and prepared sequences (FIM + EOS)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.__main__ import main
-from training.data import chunk_spans, definition_starts, load_corpus, write_corpus_folder
+from training.data import chunk_spans, definition_starts, line_starts, load_corpus, write_corpus_folder
 from training.prepare import Preparer, iter_examples, prepare_split
 from training.tiny import build_tiny_tokenizer
 
@@ -47,46 +48,49 @@ def tok():
     return build_tiny_tokenizer([python_doc(i, 5) for i in range(30)], vocab_size=400)
 
 
-def encode(tok, text):
-    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    return enc["input_ids"], enc["offset_mapping"]
+def assert_covers(text, spans, max_chars):
+    """Spans are consecutive, non-empty, within `max_chars`, and concatenate back to the document."""
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a < b <= a + max_chars for a, b in spans)
+    assert all(b == a2 for (_, b), (a2, _) in itertools.pairwise(spans))
+    assert "".join(text[a:b] for a, b in spans) == text
 
 
-def assert_clean_cuts(text, offsets, chunks, budget):
-    assert "".join(text[c.start : c.end] for c in chunks) == text
-    assert chunks[0].token_start == 0 and chunks[-1].token_end == len(offsets)
-    for c in chunks:
-        assert 0 < c.token_end - c.token_start <= budget
-    for c in chunks[1:]:
-        # no token straddles the cut
-        assert all(not (s < c.start < e) for s, e in offsets), c.start
-        assert offsets[c.token_start][0] == c.start
-
-
-def test_chunks_prefer_top_level_definitions(tok):
+def test_chunks_prefer_top_level_definitions():
     text = python_doc(0, 12)
-    _, offsets = encode(tok, text)
-    budget = 80
-    chunks = chunk_spans(text, "python", offsets, budget)
-    assert len(chunks) > 2
-    assert_clean_cuts(text, offsets, chunks, budget)
-    defs = set(definition_starts(text, "python"))
-    for c in chunks[1:]:
-        # at a decorated def (or just before it, when its newline merged into the previous token)
-        assert any(0 <= d - c.start <= 2 for d in defs), repr(text[c.start : c.start + 30])
+    max_chars = 300
+    spans = chunk_spans(text, "python", max_chars)
+    assert len(spans) > 2
+    assert_covers(text, spans, max_chars)
+    defs = definition_starts(text, "python")
+    for a, b in spans[:-1]:
+        assert b in defs, repr(text[b : b + 30])  # at a decorated def (or another top-level statement)
+        # greedy: the next top-level statement would not have fit
+        assert not [d for d in defs if b < d <= a + max_chars]
+    assert text[spans[1][0] :].startswith("@task\ndef ")
 
 
-def test_chunks_fall_back_to_lines_then_tokens(tok):
+def test_chunks_fall_back_to_lines_then_characters():
     text = "".join(f"value_{i} = {i} * 2\n" for i in range(200))
-    _, offsets = encode(tok, text)
-    chunks = chunk_spans(text, "unknown-language", offsets, 50)
-    assert_clean_cuts(text, offsets, chunks, 50)
-    assert all(text[c.start - 1] == "\n" for c in chunks[1:])
+    spans = chunk_spans(text, "unknown-language", 50)
+    assert_covers(text, spans, 50)
+    starts = line_starts(text)
+    for a, b in spans[:-1]:
+        assert b in starts and not [s for s in starts if b < s <= a + 50]  # the last line start that fits
     # A broken Python file does not parse: lines again, never a crash.
     assert definition_starts("def broken(:\n", "python") == []
-    one_line = "x" * 3000
-    _, offsets = encode(tok, one_line)
-    assert_clean_cuts(one_line, offsets, chunk_spans(one_line, "python", offsets, 40), 40)
+    broken = "def broken(:\n" + text
+    assert all(broken[b - 1] == "\n" for _, b in chunk_spans(broken, "python", 50)[:-1])
+    # One line longer than a chunk: cut inside it, after a space where there is one, else anywhere.
+    words = "word " * 100
+    spans = chunk_spans(words, "python", 42)
+    assert_covers(words, spans, 42)
+    assert all(words[b - 1] == " " for _, b in spans[:-1])
+    one_word = "x" * 3000
+    spans = chunk_spans(one_word, "python", 40)
+    assert_covers(one_word, spans, 40)
+    assert [b - a for a, b in spans] == [40] * 75
+    assert chunk_spans("", "python", 40) == [(0, 0)]
 
 
 def test_definition_starts_count_characters_not_bytes():
@@ -95,10 +99,14 @@ def test_definition_starts_count_characters_not_bytes():
 
 
 def test_prepared_sequences_fit_and_end_with_eos(tok):
+    # "ŋ" * 500 is one line of characters that the tiny tokenizer spends several tokens on: it must be cut
+    # inside the line, and (denser than the estimate) split again after encoding.
     docs = [python_doc(i, i % 15 + 1) for i in range(40)] + ["", "x", "ŋ" * 500]
     preparer = Preparer(tok, max_length=96, fim_rate=0.9, spm_rate=0.5)
     examples = list(iter_examples(preparer, docs, ["python"] * len(docs), np.random.default_rng(0), 8))
     assert all(len(e.input_ids) <= 96 and e.input_ids[-1] == tok.eos_token_id for e in examples)
+    dense = [e for e in examples if e.doc_index == len(docs) - 1]
+    assert any(e.char_cut for e in dense) and any(e.resplit for e in dense)
     assert {e.mode for e in examples} == {"clm", "psm", "spm"}
     assert {e.doc_index for e in examples} == set(range(len(docs)))
     again = list(iter_examples(preparer, docs, ["python"] * len(docs), np.random.default_rng(0), 8))
@@ -112,10 +120,13 @@ def test_clm_chunks_reassemble_the_document(tok):
     preparer = Preparer(tok, max_length=64, fim_rate=0.0, spm_rate=0.5)
     examples = list(iter_examples(preparer, docs, ["python"] * 3, np.random.default_rng(0)))
     for i, doc in enumerate(docs):
-        ids = [t for e in examples if e.doc_index == i for t in e.input_ids[1:-1]]  # drop BOS/EOS
-        assert len([e for e in examples if e.doc_index == i]) > 1
-        assert tok.decode(ids) == doc
-        assert ids == tok.encode(doc, add_special_tokens=False)  # the document's own tokens, never re-split
+        chunks = [e for e in examples if e.doc_index == i]
+        assert len(chunks) > 1
+        assert "".join(e.plan.prefix for e in chunks) == doc  # CLM: the plan's prefix is the chunk's text
+        for e in chunks:
+            # each chunk is tokenized on its own, like a document, so no token straddles a cut
+            assert e.input_ids == [*tok.encode(e.plan.prefix), tok.eos_token_id]  # BOS + text + EOS
+            assert tok.decode(e.input_ids[1:-1]) == e.plan.prefix
 
 
 def test_load_corpus_and_errors(tmp_path):
@@ -139,6 +150,9 @@ def test_prepare_split_counts(tmp_path, tok):
     ds, stats = prepare_split(corpus["train"], Preparer(tok, 128, 0.5, 0.5), seed=0, limit=20)
     assert stats.documents == 20 and stats.chunks == len(ds) >= 20
     assert stats.tokens == sum(len(x) for x in ds["input_ids"])
+    # An estimate of far more characters per token than the text has: chunks are split again, and counted.
+    ds, dense = prepare_split(corpus["train"], Preparer(tok, 128, 0.5, 0.5, 20.0), seed=0, limit=20)
+    assert dense.resplit > stats.resplit and max(len(x) for x in ds["input_ids"]) <= 128
 
 
 def test_prepare_dump_cli(tmp_path, capsys):

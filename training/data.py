@@ -1,15 +1,16 @@
 """Loading the corpus and cutting long documents into chunks that fit the context.
 
 The corpus is the dataset folder of docs/ARCHITECTURE.md §2 (or its Hub id at a pinned revision). A document
-longer than the context is cut at top-level definition boundaries where tree-sitter parses its language, at
-line starts otherwise, and only ever between two tokens of the document's own tokenization, so no
-identifier or merged token is split in half (the earlier attempt cut by characters).
+longer than the context is cut in its text, before any tokenization: at top-level definition boundaries
+where tree-sitter parses its language, at line starts otherwise, and only at a character position inside a
+line that alone is longer than a chunk. Each chunk is then tokenized on its own, so no token can straddle a
+cut: that is how "never inside a token" holds (the earlier attempt cut tokenized text by characters).
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+import itertools
 from functools import cache
 from pathlib import Path
 
@@ -123,76 +124,47 @@ def line_starts(text: str) -> list[int]:
     return starts
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """A span of a document: characters [start, end) and tokens [token_start, token_end) of its encoding."""
-
-    start: int
-    end: int
-    token_start: int
-    token_end: int
-
-
-def token_boundaries(offsets: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """(token indices k where a cut between token k-1 and k splits no token, their character offsets).
-
-    Byte-fallback tokens of one character share its offsets, and a merged token such as ":\\n    " covers
-    several characters: neither can be cut, which this excludes.
-    """
-    ks, chars = [], []
-    for k in range(1, len(offsets)):
-        start = offsets[k][0]
-        if offsets[k - 1][1] <= start and offsets[k - 1][0] < start:
-            ks.append(k)
-            chars.append(start)
-    return ks, chars
-
-
-def chunk_spans(text: str, language: str, offsets: list[tuple[int, int]], budget: int) -> list[Chunk]:
-    """Cut a document (tokenized with `offsets`) into spans of at most `budget` tokens.
+def chunk_spans(text: str, language: str, max_chars: int) -> list[tuple[int, int]]:
+    """Cut a document into character spans [start, end) of at most `max_chars` characters.
 
     Greedy from the start: end each chunk at the last top-level definition that fits (keeping chunks at
-    least a quarter of the budget, so one small def does not make a tiny chunk), else at the last line start
-    that fits, else at the last token boundary that fits.
+    least a quarter of `max_chars`, so one small def does not make a tiny chunk), else at the last line start
+    that fits, else (one line longer than the chunk) after the last space that fits, else at `max_chars`.
+    The spans cover the text exactly. Tree-sitter only runs on documents that need cutting.
     """
-    n = len(offsets)
-    if n <= budget:
-        return [Chunk(0, len(text), 0, n)]
-    ks, chars = token_boundaries(offsets)
-
-    def to_tokens(positions: list[int]) -> list[int]:
-        # The boundary at or before each position: a def whose "\n" merged with the previous line's last
-        # token is cut before that token, so the cut still falls between tokens.
-        out = {ks[i - 1] for p in positions if (i := bisect.bisect_right(chars, p)) > 0}
-        return sorted(out)
-
-    defs, lines = to_tokens(definition_starts(text, language)), to_tokens(line_starts(text))
+    n = len(text)
+    if n <= max_chars:
+        return [(0, n)]
+    defs, lines = definition_starts(text, language), line_starts(text)
     cuts, start = [], 0
-    while n - start > budget:
-        limit, floor = start + budget, start + max(1, budget // 4)
+    while n - start > max_chars:
+        limit, floor = start + max_chars, start + max(1, max_chars // 4)
         cut = (
             _last_in(defs, floor, limit) or _last_in(lines, floor, limit) or _last_in(lines, start + 1, limit)
         )
-        cut = cut or _last_in(ks, start + 1, limit)
-        if cut is None:  # cannot happen for a real tokenization (every token start is a boundary)
-            raise ValueError("no token boundary to cut at: offsets do not look like a tokenization")
+        if cut is None:  # one line longer than a chunk: cut inside it, preferably between words
+            space = text.rfind(" ", floor, limit)
+            cut = space + 1 if space != -1 else limit
         cuts.append(cut)
         start = cut
     bounds = [0, *cuts, n]
-    char_at = [0] + [offsets[k][0] for k in cuts] + [len(text)]
-    return [Chunk(char_at[i], char_at[i + 1], bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+    return list(itertools.pairwise(bounds))
 
 
-def _last_in(sorted_ks: list[int], lo: int, hi: int) -> int | None:
-    """The largest k in `sorted_ks` with lo <= k <= hi, or None."""
-    i = bisect.bisect_right(sorted_ks, hi)
-    return sorted_ks[i - 1] if i and sorted_ks[i - 1] >= lo else None
+def is_char_cut(text: str, start: int) -> bool:
+    """Whether a chunk starting at `start` was cut inside a line (see `chunk_spans`)."""
+    return start > 0 and text[start - 1] != "\n"
 
 
-def chunk_text(tokenizer, text: str, language: str, budget: int) -> list[str]:
-    """Convenience: tokenize `text` and return its chunks' texts (see `chunk_spans`)."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return [text[c.start : c.end] for c in chunk_spans(text, language, enc["offset_mapping"], budget)]
+def _last_in(sorted_positions: list[int], lo: int, hi: int) -> int | None:
+    """The largest p in `sorted_positions` with lo <= p <= hi, or None."""
+    i = bisect.bisect_right(sorted_positions, hi)
+    return sorted_positions[i - 1] if i and sorted_positions[i - 1] >= lo else None
+
+
+def chunk_text(text: str, language: str, max_chars: int) -> list[str]:
+    """Convenience: the texts of `chunk_spans`."""
+    return [text[start:end] for start, end in chunk_spans(text, language, max_chars)]
 
 
 def write_corpus_folder(out: str | Path, splits: dict[str, list[dict]]) -> Path:

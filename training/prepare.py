@@ -1,8 +1,9 @@
 """Documents → training sequences: tokenize, chunk to the context, apply FIM, close with EOS.
 
 The output is a `datasets.Dataset` with one `input_ids` column, which TRL's SFTTrainer takes as is (and
-packs). Work is batched: the long documents of a batch are tokenized (with offsets, for chunking) in one
-call and all FIM pieces of a batch in two more, so the Rust tokenizer does the heavy lifting on all cores.
+packs). Long documents are cut in their text (training.data.chunk_spans) to a character budget estimated
+from the token budget, so every character is tokenized once: as part of its chunk's CLM text or FIM pieces,
+all those of a batch in two batched calls, so the Rust tokenizer does the heavy lifting on all cores.
 `python -m training prepare --recipe R --dataset D --dump N FILE.jsonl` writes what the model sees.
 """
 
@@ -20,32 +21,37 @@ import pyarrow as pa
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from training.data import chunk_spans
+from training.data import chunk_spans, is_char_cut
 from training.fim import (
     FimPlan,
     FimTokens,
     assemble,
     clm_tokens,
-    encode_batch,
     encode_pieces,
     fim_pieces,
     fim_tokens,
-    plain_backend,
     plan_fim,
 )
 
 # BOS <PRE> <SUF> <MID> <EOT> EOS, plus slack for the few tokens that cutting a chunk into three pieces at
-# characters can add (a token split at each cut, a leading "▁" on the prefix).
+# characters can add (a token split at each cut, a leading "▁" on the prefix). A chunk that still ends up
+# longer than max_length is split again (Preparer._split_again).
 FIM_OVERHEAD = 6 + 10
 
-# Documents of up to this many UTF-8 bytes per budget token are first encoded without offsets, which costs
-# about 60% of an encoding with offsets. Code averages ~3.8 bytes per token, so nearly all of them fit and
-# never need offsets; the few that do not are encoded a second time. Speed only: the output is the same.
-COUNT_FIRST = 3
+# Characters per token assumed when cutting documents before tokenizing them (chunks of up to
+# (max_length - FIM_OVERHEAD) * CHARS_PER_TOKEN characters). A chunk denser than this does not fit and is
+# split again and re-encoded (counted in PrepareStats.resplit): a low estimate costs context per chunk, a
+# high one re-encoding. On the real corpus with the benchmark's BPE, full-size chunks have a median of 3.9
+# characters per token and 3.0 re-splits 4% of sequences (a conda lock file, mostly); Code Llama's own
+# tokenizer was not measured (no download here). Tune it with bench/bench_prepare.py --chars-per-token.
+CHARS_PER_TOKEN = 3.0
 
 
-# (document index in the batch, chunk text, the chunk's ids when the chunking already computed them)
-Chunked = tuple[int, str, list[int] | None]
+@dataclass
+class Chunked:
+    doc: int  # index of the document in its batch
+    text: str
+    char_cut: bool  # starts inside a line (a line longer than a whole chunk was cut)
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Example:
     mode: str
     doc_index: int
     plan: FimPlan
+    char_cut: bool = False
+    resplit: bool = False  # made by splitting again a chunk whose encoding was longer than max_length
 
 
 @dataclass
@@ -62,112 +70,90 @@ class PrepareStats:
     chunks: int = 0
     tokens: int = 0
     modes: Counter = field(default_factory=Counter)
+    resplit: int = 0  # sequences from chunks split again after encoding: many means CHARS_PER_TOKEN is high
+    char_cuts: int = 0  # sequences that start inside a line
 
     def add(self, example: Example) -> None:
         self.chunks += 1
         self.tokens += len(example.input_ids)
         self.modes[example.mode] += 1
+        self.resplit += example.resplit
+        self.char_cuts += example.char_cut
 
 
 class Preparer:
     """Turns batches of documents into training sequences of at most `max_length` tokens.
 
     Output is a pure function of (texts, languages, rng state): the same as preparing each document alone
-    with `encode_piece` / `chunk_spans` (tests/test_prepare_batched.py holds that reference). Only the
-    work is batched, so that the Rust tokenizer encodes hundreds of texts per call on all cores.
+    with `chunk_text` / `encode_piece` (tests/test_prepare_batched.py holds that reference). Only the work
+    is batched, so that the Rust tokenizer encodes hundreds of texts per call on all cores.
     """
 
-    def __init__(self, tokenizer, max_length: int, fim_rate: float, spm_rate: float):
+    def __init__(
+        self,
+        tokenizer,
+        max_length: int,
+        fim_rate: float,
+        spm_rate: float,
+        chars_per_token: float = CHARS_PER_TOKEN,
+    ):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.fim_rate, self.spm_rate = fim_rate, spm_rate
         # FIM ids are required only when FIM is on; CLM needs just BOS/EOS.
         self.tokens: FimTokens = fim_tokens(tokenizer) if fim_rate > 0 else clm_tokens(tokenizer)
-        self.budget = max_length - FIM_OVERHEAD
-        if self.budget < 16:
+        budget = max_length - FIM_OVERHEAD
+        if budget < 16:
             raise ValueError(f"max_length={max_length} leaves no room for text after the FIM tokens")
+        self.max_chars = int(budget * chars_per_token)
 
     def prepare(self, texts: list[str], languages: list[str], rng: np.random.Generator, first_index: int = 0):
         """One batch of documents → Examples, in document order (chunks in text order)."""
         return self.finish(self.chunk(texts, languages), languages, rng, first_index)
 
+    def chunk(self, texts: list[str], languages: list[str]) -> list[Chunked]:
+        """Cut the batch's documents to `max_chars` characters each. Text only: nothing is tokenized here."""
+        return [
+            Chunked(i, text[start:end], is_char_cut(text, start))
+            for i, text in enumerate(texts)
+            for start, end in chunk_spans(text, languages[i], self.max_chars)
+        ]
+
     def finish(
         self, chunks: list[Chunked], languages: list[str], rng: np.random.Generator, first_index: int = 0
-    ):
+    ) -> list[Example]:
         """A batch's chunks (from `chunk`) → Examples. All randomness is drawn here, in chunk order."""
         # Plan FIM for every chunk of the batch first (the only randomness, drawn in chunk order), then
-        # encode all pieces in two batched calls: with and without SentencePiece's leading space.
-        plans = [plan_fim(text, rng, self.fim_rate, self.spm_rate) for _, text, _ in chunks]
-        spaced, nospace = [], []
-        for plan, (_, _, ids) in zip(plans, chunks, strict=True):
-            if plan.mode == "clm" and ids is not None:
-                continue  # a CLM chunk whose tokens are known keeps them (the document's own tokenization)
-            for text, leading_space in fim_pieces(plan):
-                (spaced if leading_space else nospace).append(text)
+        # encode all pieces in two batched calls: with and without SentencePiece's leading space. A CLM
+        # chunk is one piece with the leading space, exactly as a whole document.
+        plans = [plan_fim(c.text, rng, self.fim_rate, self.spm_rate) for c in chunks]
+        pieces = [fim_pieces(plan) for plan in plans]
+        spaced = [text for p in pieces for text, space in p if space]
+        nospace = [text for p in pieces for text, space in p if not space]
         spaced_ids = iter(encode_pieces(self.tokenizer, spaced, leading_space=True))
         nospace_ids = iter(encode_pieces(self.tokenizer, nospace, leading_space=False))
         out = []
-        for plan, (doc, text, ids) in zip(plans, chunks, strict=True):
-            if plan.mode == "clm" and ids is not None:
-                pieces = [ids]
-            else:
-                pieces = [next(spaced_ids if space else nospace_ids) for _, space in fim_pieces(plan)]
-            input_ids = assemble(plan, pieces, self.tokens)
+        for plan, chunk, chunk_pieces in zip(plans, chunks, pieces, strict=True):
+            ids = [next(spaced_ids if space else nospace_ids) for _, space in chunk_pieces]
+            input_ids = assemble(plan, ids, self.tokens)
             if len(input_ids) > self.max_length:
-                out.extend(self._split_again(text, languages[doc], rng, first_index + doc))
+                out.extend(self._split_again(chunk, languages[chunk.doc], rng, first_index + chunk.doc))
             else:
-                out.append(Example(input_ids, plan.mode, first_index + doc, plan))
+                out.append(Example(input_ids, plan.mode, first_index + chunk.doc, plan, chunk.char_cut))
         return out
 
-    def chunk(self, texts: list[str], languages: list[str]) -> list[Chunked]:
-        """Cut the batch's documents to the budget: (document index, chunk text, its ids when known).
-
-        A document whose UTF-8 size (+1 for SentencePiece's leading "▁") fits the budget cannot have more
-        tokens than that (every token covers at least one byte), so it is not tokenized here at all. Other
-        documents up to `COUNT_FIRST` bytes per budget token are counted first with the cheap ids-only
-        encoding (most of them fit); only documents that need cutting are encoded with offsets.
-        """
-        sizes = [len(t) if t.isascii() else len(t.encode("utf-8")) for t in texts]
-        medium = [i for i, n in enumerate(sizes) if self.budget < n + 1 <= COUNT_FIRST * self.budget]
-        ids_of: dict[int, list[int]] = {}
-        for i, ids in zip(medium, encode_batch(self.tokenizer, [texts[i] for i in medium]), strict=True):
-            if len(ids) <= self.budget:
-                ids_of[i] = ids
-        long_docs = [i for i, n in enumerate(sizes) if n + 1 > self.budget and i not in ids_of]
-        encoded = self._encode_with_offsets([texts[i] for i in long_docs])
-        offsets_of = dict(zip(long_docs, encoded, strict=True))
-        chunks: list[Chunked] = []
-        for i, text in enumerate(texts):
-            if i in offsets_of:
-                ids, offsets = offsets_of[i]
-                for c in chunk_spans(text, languages[i], offsets, self.budget):
-                    chunks.append((i, text[c.start : c.end], ids[c.token_start : c.token_end]))
-            else:
-                chunks.append((i, text, ids_of.get(i)))
-        return chunks
-
-    def _encode_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
-        """(ids, character offsets) of each text, without BOS/EOS, in one batched call."""
-        if not texts:
-            return []
-        backend = plain_backend(self.tokenizer)
-        if backend is None:
-            enc = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-            return list(zip(enc["input_ids"], enc["offset_mapping"], strict=True))
-        return [(e.ids, e.offsets) for e in backend.encode_batch(texts, add_special_tokens=False)]
-
-    def _split_again(self, text: str, language: str, rng: np.random.Generator, doc: int) -> list[Example]:
-        """Rare: FIM cuts added more tokens than the slack allows. Halve the chunk and prepare the halves."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        half = max(16, (len(enc["input_ids"]) + 1) // 2)
-        parts = [text[c.start : c.end] for c in chunk_spans(text, language, enc["offset_mapping"], half)]
-        if len(parts) < 2:
-            raise ValueError(
-                f"a {len(enc['input_ids'])}-token chunk does not fit max_length={self.max_length}"
-            )
-        examples = self.prepare(parts, [language] * len(parts), rng)
+    def _split_again(self, chunk: Chunked, language: str, rng: np.random.Generator, doc: int):
+        """A chunk whose text was denser than `max_chars` assumed (or grew by FIM's cuts): cut it in halves at
+        its definition/line boundaries and prepare them (recursively, should a half still not fit). Rare with
+        a conservative CHARS_PER_TOKEN; each time costs one more encoding of the chunk's text."""
+        text = chunk.text
+        spans = chunk_spans(text, language, (len(text) + 1) // 2)
+        if len(spans) < 2:
+            raise ValueError(f"a {len(text)}-character chunk does not fit max_length={self.max_length}")
+        parts = [Chunked(0, text[a:b], chunk.char_cut if a == 0 else is_char_cut(text, a)) for a, b in spans]
+        examples = self.finish(parts, [language], rng)
         for ex in examples:
-            ex.doc_index = doc
+            ex.doc_index, ex.resplit = doc, True
         return examples
 
 
@@ -180,9 +166,9 @@ def iter_examples(
 ) -> Iterator[Example]:
     """Stream Examples over a corpus split, `batch_size` documents at a time.
 
-    Chunking the next batch (tokenizer and tree-sitter calls, which release the GIL) runs on a worker thread
-    while this one plans and assembles the current batch, so the Python work overlaps the native work.
-    Chunking draws no random numbers, so the output is the same as preparing the batches one by one.
+    Chunking the next batch (tree-sitter and string searches) runs on a worker thread while this one
+    tokenizes and assembles the current batch. Chunking draws no random numbers and does not depend on
+    other batches, so the output is the same as preparing the batches one by one.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending, start = None, 0
@@ -335,9 +321,10 @@ def run(args) -> int:
         return 0
     _, stats = prepare_split(corpus[split], preparer, config.seed, f"prepare {split}", config.max_train_docs)
     table = Table(title=f"prepared {split} ({config.recipe_name}, max_length {config.max_length})")
-    for col in ("documents", "sequences", "tokens", "clm", "psm", "spm"):
+    for col in ("documents", "sequences", "tokens", "clm", "psm", "spm", "split again", "cut in a line"):
         table.add_column(col, justify="right")
     m = stats.modes
-    table.add_row(*map(str, (stats.documents, stats.chunks, stats.tokens, m["clm"], m["psm"], m["spm"])))
+    row = (stats.documents, stats.chunks, stats.tokens, m["clm"], m["psm"], m["spm"])
+    table.add_row(*map(str, (*row, stats.resplit, stats.char_cuts)))
     Console().print(table)
     return 0
