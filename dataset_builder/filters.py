@@ -69,6 +69,10 @@ _ALNUM = bytes(range(48, 58)) + bytes(range(65, 91)) + bytes(range(97, 123))
 _NON_ASCII = bytes(range(128, 256))
 
 
+# conda-lock and similar environment locks: `env.lock.yaml`, `conda-lock.yml`, `x.conda-lock.yml`.
+_LOCK_SUFFIX = re.compile(r"(\.lock\.ya?ml|conda-lock\.ya?ml)$")
+
+
 def path_reason(path: str, cfg: FilterConfig) -> str | None:
     """Reason to drop `path` by its name alone (checked before the blob is read)."""
     lower = path.lower()
@@ -77,7 +81,7 @@ def path_reason(path: str, cfg: FilterConfig) -> str | None:
     vendored = set(cfg.vendored_dirs)
     if any(d in vendored for d in dirs):
         return "vendored"
-    if name in cfg.lockfiles:
+    if name in cfg.lockfiles or _LOCK_SUFFIX.search(name):
         return "lockfile"
     if _GENERATED_NAME.search(name) or any(d in _GENERATED_DIRS for d in dirs):
         return "generated"

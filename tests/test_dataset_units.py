@@ -103,6 +103,8 @@ F = FilterConfig()
         ("go.sum", "lockfile"),
         ("web/package-lock.json", "lockfile"),
         ("uv.lock", "lockfile"),
+        ("monodocs-environment.lock.yaml", "lockfile"),
+        ("envs/conda-lock.yml", "lockfile"),
         ("flyteidl/gen/pb-go/x.pb.go", "generated"),
         ("x_pb2.py", "generated"),
         ("x_pb2_grpc.py", "generated"),
