@@ -116,3 +116,16 @@ def test_test_subset_is_a_byte_capped_per_repo_dataset_folder(tmp_path):
     assert build_test_subset(str(tmp_path / "ds"), tmp_path, 350) == info  # same pick every time
     # another subset gets another folder name (datasets caches local folders by name)
     assert build_test_subset(str(tmp_path / "ds"), tmp_path, 250)["folder"] != info["folder"]
+
+
+def test_finetune_steps_fit_the_budget_at_the_measured_speed():
+    from training.mini_experiment import FINETUNE_SHARE, FINETUNE_SPEED, finetune_steps
+
+    lora = load_recipe("mini-lora")
+    per_step = lora.per_device_train_batch_size * lora.gradient_accumulation_steps * lora.max_length
+    slow = finetune_steps(lora, {"tokens_per_s": 500.0}, 20.0)
+    assert slow == max(10, int(20 * 60 * FINETUNE_SHARE * 500.0 * FINETUNE_SPEED / per_step))
+    assert slow < lora.max_steps  # a slow machine gets fewer steps, not a blown budget
+    assert finetune_steps(lora, {"tokens_per_s": 1e9}, 20.0) == lora.max_steps  # the recipe is a ceiling
+    assert finetune_steps(lora, {"tokens_per_s": 1.0}, 20.0) == 10
+    assert finetune_steps(lora, {"tokens_per_s": None}, 20.0) == lora.max_steps

@@ -378,6 +378,8 @@ def test_offline_and_unreachable_fail_fast(monkeypatch):
     with pytest.raises(PushError, match="HF_HUB_OFFLINE"):
         check_online()
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import (CI sets it): undo that too for this check.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     start = time.monotonic()
     with pytest.raises(PushError, match="cannot reach"):
         check_online("http://127.0.0.1:9", timeout=1.0)  # discard port: connection refused

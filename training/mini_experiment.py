@@ -10,9 +10,13 @@
              repo/language, the infilling benchmark)                         → OUT/run/eval_results.json
 4. card      the staged model folder with its model card (`model_card.stage`)  → OUT/hub/flyte-llama-mini/
 
-Evaluation reads a deterministic subset of the test split (`--eval-bytes` per repo, files in SHA-256 order of
-repo/path; 0 = the whole split) written as a dataset folder OUT/test-subset-<hash>/, so that it fits the
-budget on 2 cores. Every stage is timed; OUT/mini_experiment.json records the numbers, the commands and the
+Evaluation reads the whole test split by default (`--eval-bytes 0`); `--eval-bytes N` keeps a deterministic
+subset instead (N bytes per repo, files in SHA-256 order of repo/path). Either way the files are written as a
+dataset folder OUT/test-subset-<hash>/.
+
+The budget is kept by time-capped stages: pretraining stops (annealed) after PRETRAIN_SHARE of the budget,
+and fine-tuning's step count is capped to what fits FINETUNE_SHARE of it at the throughput pretraining just
+measured on this machine (both caps, and what each stage actually did, are in mini_experiment.json). Every stage is timed; OUT/mini_experiment.json records the numbers, the commands and the
 versions.
 """
 
@@ -39,7 +43,13 @@ from training.eval_results import write_atomic
 PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "trl", "peft", "accelerate")
 # Share of --budget-minutes pretraining may take before it stops early (its log says so): the rest is for
 # fine-tuning (~30%), evaluation (~25%) and start-up.
-PRETRAIN_SHARE = 0.35
+PRETRAIN_SHARE = 0.38
+# Share of the budget fine-tuning's steps are sized for. The Trainer has no wall-time stop, so the step count
+# is capped up front: budget seconds × pretraining's measured tokens/s × FINETUNE_SPEED ÷ tokens per step.
+FINETUNE_SHARE = 0.30
+# A LoRA step on the same model runs at about this fraction of a full pretraining step's tokens/s on CPU
+# (frozen weights skip their gradients, but the Trainer, the adapters and the unmerged LoRA matmuls cost).
+FINETUNE_SPEED = 0.75
 
 
 def build_test_subset(dataset: str, parent: Path, bytes_per_repo: int) -> dict[str, Any]:
@@ -122,6 +132,10 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
     lora_overrides["data_seed"] = args.seed
     keys = list(recipe_dict(args.lora_recipe, lora_overrides))
     lora_config = load_recipe(args.lora_recipe, lora_overrides)
+    recipe_steps = lora_config.max_steps
+    if args.budget_minutes and recipe_steps > 0:
+        lora_config.max_steps = finetune_steps(lora_config, pretrain_log, args.budget_minutes)
+        lora_overrides["max_steps"] = lora_config.max_steps
     with timed(times, "finetune"):
         lora_summary = train(lora_config, run_dir, recipe_keys=keys)
 
@@ -147,10 +161,10 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         "command": shlex.join([sys.executable, "-m", "training.mini_experiment", *sys.argv[1:]]),
         "stage_commands": {
             "pretrain": f"python -m training.pretrain --recipe {args.pretrain_recipe} --out {base_dir} "
-            f"--set seed={args.seed}",
+            f"--set seed={args.seed} max_minutes={pre_config.max_minutes}",
             "finetune": f"python -m training train --recipe {args.lora_recipe} --dataset {args.dataset} "
             f"--output-dir {run_dir} --set model_name_or_path={base_dir} seed={args.seed} "
-            f"data_seed={args.seed}",
+            f"data_seed={args.seed} max_steps={lora_config.max_steps}",
             "evaluate": shlex.join(["python", "-m", "training", "evaluate", *eval_argv]),
         },
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
@@ -160,7 +174,11 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         "within_budget": times["total"] <= args.budget_minutes * 60 if args.budget_minutes else None,
         "wall_s": times,
         "pretrain": {k: v for k, v in pretrain_log.items() if k not in ("files", "log_history", "config")},
-        "finetune": lora_summary,
+        "finetune": {
+            **lora_summary,
+            "max_steps": {"recipe": recipe_steps, "used": lora_config.max_steps},
+            "validation_loss": _final_eval_loss(run_dir / "adapter"),
+        },
         "test_subset": subset,
         "perplexity": {m: _ppl_view(results["perplexity"][m]) for m in results["perplexity"]},
         "infilling": {m: results.get("infilling", {}).get(m) for m in ("base", "adapter")},
@@ -174,6 +192,27 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
     write_atomic(out / "mini_experiment.json", json.dumps(report, indent=2) + "\n")
     print_report(report)
     return report
+
+
+def finetune_steps(lora_config, pretrain_log: dict[str, Any], budget_minutes: float) -> int:
+    """The recipe's max_steps, or fewer: what fits FINETUNE_SHARE of the budget at the tokens/s pretraining
+    measured on this machine a moment ago (× FINETUNE_SPEED for a LoRA step). At least 10 steps."""
+    tokens_per_s = pretrain_log.get("tokens_per_s") or 0.0
+    per_step = lora_config.per_device_train_batch_size * lora_config.gradient_accumulation_steps
+    per_step *= lora_config.max_length
+    if tokens_per_s <= 0 or per_step <= 0:
+        return lora_config.max_steps
+    fits = int(budget_minutes * 60 * FINETUNE_SHARE * tokens_per_s * FINETUNE_SPEED / per_step)
+    return max(10, min(lora_config.max_steps, fits))
+
+
+def _final_eval_loss(adapter_dir: Path) -> float | None:
+    """The fine-tune's final validation loss, from the adapter's training log (None if there is none)."""
+    path = adapter_dir / "training_log.json"
+    if not path.is_file():
+        return None
+    losses = [r["eval_loss"] for r in json.loads(path.read_text()).get("log_history", []) if "eval_loss" in r]
+    return round(losses[-1], 4) if losses else None
 
 
 def stage_card(args: argparse.Namespace, run_dir: Path, out: Path) -> Path:
@@ -275,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"wall budget; pretraining stops early after {PRETRAIN_SHARE:.0%} of it (0 = no cap)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of both training stages")
-    parser.add_argument("--eval-bytes", type=int, default=80_000, help="test bytes per repo (0 = all)")
+    parser.add_argument(
+        "--eval-bytes", type=int, default=0, help="test bytes per repo (0 = the whole test split)"
+    )
     parser.add_argument("--infill-tasks", type=int, default=32, help="infilling tasks (0 = none)")
     parser.add_argument("--pretrain-recipe", default="mini-pretrain")
     parser.add_argument("--lora-recipe", default="mini-lora")
