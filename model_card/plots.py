@@ -66,12 +66,14 @@ def plot_perplexity_by_repo(eval_results: dict, out_path: Path) -> Path | None:
     for i, model in enumerate(present):
         xs = [r + i * width - 0.4 + width / 2 for r, repo in enumerate(repos) if repo in series[model]]
         ys = [series[model][repo] for repo in repos if repo in series[model]]
-        ax.bar(xs, ys, width=width, label=model)
+        bars = ax.bar(xs, ys, width=width, label=model)
+        ax.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)  # the values matter more than the heights
     ax.set_xticks(range(len(repos)), repos, rotation=20, ha="right")
     ax.set_ylabel("perplexity (lower is better)")
     ax.set_title("Test perplexity per repository")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    ax.margins(y=0.15)  # room for the value labels
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(present), frameon=False)
     fig.tight_layout()
     return _save(fig, out_path)
 
