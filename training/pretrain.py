@@ -7,7 +7,7 @@ on the same text with the same FIM objective the fine-tuning uses (`training.pre
 can already infill, as Code Llama can. The result is a folder that `AutoModelForCausalLM` / `AutoTokenizer`
 load, plus `pretrain_log.json` (files used, tokens seen, loss curve), written via a temp folder + rename.
 
-    python -m training.pretrain --recipe mini-pretrain --out runs/mini/base [--set max_steps=50]
+    python -m training.pretrain --recipe mini-pretrain --out runs/mini/base [--set max_minutes=7.2]
 """
 
 from __future__ import annotations
