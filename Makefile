@@ -32,9 +32,13 @@ demo: setup
 	$(PY) job.py --embedded --out hub --work runs/demo
 
 # Stdlib-pretrained small Llama → LoRA on the corpus → held-out eval (≤ 20 min on 2 CPU cores).
+# Default corpus: the bundled samples. The real repos: make mini-experiment MIRRORS=DIR CORPUS=dataset_builder/corpus.yaml
+MIRRORS ?= runs/samples
+CORPUS ?= dataset_builder/samples.yaml
 mini-experiment: setup
-	$(PY) job.py --embedded --out hub --work runs/demo --no-progress >/dev/null
-	$(PY) -m training.mini_experiment --dataset hub/flyte-llama-corpus-samples --out runs/mini-experiment
+	$(PY) -m samples.make_repos runs/samples
+	$(PY) -m dataset_builder build --config $(CORPUS) --mirrors $(MIRRORS) --out runs/mini-corpus --no-progress
+	$(PY) -m training.mini_experiment --dataset runs/mini-corpus --out runs/mini-experiment
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
