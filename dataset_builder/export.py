@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfo, DatasetInfosDict
 
+from .atomic import replace_dir
 from .config import CorpusConfig
 from .hf_builder import FEATURES
 from .record import ARROW_SCHEMA, SPLITS
@@ -135,17 +136,6 @@ def dataset_info(tables: dict[str, pa.Table], shards_dir: Path, cfg: CorpusConfi
     )
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the complete `tmp` to `out`; an existing `out` is removed only after the swap."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{tmp.name}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 def export_dataset(
     dd: datasets.DatasetDict, report: dict[str, Any], cfg: CorpusConfig, out: str | Path
 ) -> dict[str, Any]:
@@ -165,7 +155,7 @@ def export_dataset(
             manifest, DatasetInfosDict({"default": dataset_info(tables, tmp / "data", cfg)})
         )
         (tmp / "README.md").write_text(str(card) + ("" if str(card).endswith("\n") else "\n"))
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

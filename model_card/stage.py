@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from dataset_builder.atomic import replace_dir
 from model_card.model_card import CardError, render_model_card
 from model_card.plots import render_plots
 from model_card.publish import ALLOW, TOKENIZER_FILES, matches
@@ -103,23 +104,11 @@ def stage_model(
         # mkdtemp/mkstemp make private files; a folder meant for publishing is readable like any checkout.
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Swap `new` into `target` with renames (same filesystem), keeping the old folder until it succeeded."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    new.rename(target)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_merged(adapter_dir: Path, out_dir: Path) -> dict[str, Path]:

@@ -17,25 +17,13 @@ from pathlib import Path
 import pyarrow as pa
 from datasets import Dataset, DatasetDict, load_dataset
 
+from dataset_builder.languages import GRAMMARS as LANGUAGE_GRAMMARS
+
 REQUIRED_COLUMNS = ("content", "language", "repo", "path")
 
-# Corpus language (docs/ARCHITECTURE.md §1) → tree-sitter-language-pack grammar name.
-GRAMMARS = {
-    "python": "python",
-    "go": "go",
-    "typescript": "typescript",
-    "tsx": "tsx",
-    "javascript": "javascript",
-    "protobuf": "proto",
-    "shell": "bash",
-    "makefile": "make",
-    "dockerfile": "dockerfile",
-    "markdown": "markdown",
-    "rst": "rst",
-    "yaml": "yaml",
-    "toml": "toml",
-    "json": "json",
-}
+# Corpus language → tree-sitter grammar: the corpus builder's map, plus the prose formats, whose top-level
+# sections are good places to cut a long document even though their parse check says nothing.
+GRAMMARS = {**LANGUAGE_GRAMMARS, "markdown": "markdown", "rst": "rst"}
 
 
 def load_corpus(

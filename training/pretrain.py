@@ -31,6 +31,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from dataset_builder.atomic import replace_dir
 from training.config import RECIPES_DIR, _check_types, parse_overrides
 from training.prepare import Preparer, iter_examples
 from training.tiny import build_tiny_model, build_tiny_tokenizer, sample_texts
@@ -301,9 +302,7 @@ def save_base(model, tokenizer, log: dict, out: Path) -> None:
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "pretrain_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    replace_dir(tmp, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from rich.table import Table
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTTrainer
 
+from dataset_builder.atomic import replace_dir
 from training.config import TrainConfig, to_yaml
 from training.data import load_corpus
 from training.modeling import build_tiny_base, load_base_model, load_tokenizer, pin_revision
@@ -142,9 +143,7 @@ def save_adapter(
     log = {"log_history": trainer.state.log_history, "summary": summary}
     (tmp / "training_log.json").write_text(json.dumps(log, indent=2) + "\n")
     (tmp / "recipe.yaml").write_text(recipe)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    replace_dir(tmp, out)
 
 
 def hardware(world_size: int) -> str:
