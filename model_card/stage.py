@@ -1,7 +1,7 @@
 """Assemble the staged Hub model folder `hub/flyte-llama-<recipe>/` from a run (docs/ARCHITECTURE.md §5).
 
     python -m model_card.stage --run RUN --repo-id ORG/flyte-llama-<recipe>
-        [--dataset-id ORG/flyte-llama-corpus] [--eval-results RUN/eval_results.json]
+        [--dataset-id ORG/flyte-llama-corpus] [--eval-results RUN/eval/eval_results.json]
         [--manifest DATASET/manifest.json]
         [--base-model-id ORG/NAME [--base-model-revision REV]] [--out hub/flyte-llama-<recipe>]
 
@@ -132,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--run", type=Path, required=True, help="training run folder (holds adapter/)")
     parser.add_argument("--repo-id", required=True, help="the Hub model repo this folder will be pushed to")
-    parser.add_argument("--eval-results", type=Path, help="default: RUN/eval_results.json")
+    parser.add_argument(
+        "--eval-results",
+        type=Path,
+        help="default: RUN/eval/eval_results.json (where job.py and the README put it)",
+    )
     parser.add_argument("--dataset-id", help="Hub id of the training dataset (overrides eval_results.json)")
     parser.add_argument("--manifest", type=Path, help="the dataset folder's manifest.json (pinned repo SHAs)")
     parser.add_argument("--base-model-id", help="write this Hub id into adapter_config.json")
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         staged = stage_model(
             args.run / "adapter",
-            args.eval_results or args.run / "eval_results.json",
+            args.eval_results or args.run / "eval" / "eval_results.json",
             out,
             repo_id=args.repo_id,
             dataset_id=args.dataset_id,
