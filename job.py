@@ -217,7 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         job.recipe = args.recipe
     if args.corpus_config:
         job.corpus_config = args.corpus_config
-    run(job, resume=args.resume)
+    from dataset_builder.config import ConfigError
+    from dataset_builder.gitread import GitError
+    from dataset_builder.sources import SourceError
+    from model_card.stage import StageError
+
+    try:
+        run(job, resume=args.resume)
+    except (ConfigError, GitError, SourceError, StageError, FileExistsError, FileNotFoundError) as exc:
+        # Expected failures carry their fix in the message; a traceback would only hide it.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -62,3 +62,16 @@ def test_embedded_job_end_to_end(tmp_path):
     # The staged model loads the way users will load it (its base is the locally built tiny model).
     model = AutoPeftModelForCausalLM.from_pretrained(str(model_dir))
     assert model.peft_config["default"].r == 8
+
+
+def test_a_missing_source_fails_fast_with_the_fix_and_writes_nothing(tmp_path, capsys):
+    empty = tmp_path / "mirrors"
+    empty.mkdir()
+    out = tmp_path / "hub"
+    code = job_module.main(
+        ["--mirrors", str(empty), "--out", str(out), "--work", str(tmp_path / "w"), "--no-progress"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "flyte: no git repo at" in err and "--source flyte=" in err
+    assert not out.exists()
