@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name → (module, help). The module provides add_args(parser) and run(args) -> int.
@@ -31,7 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return importlib.import_module(args._module).run(args)
+    try:
+        return importlib.import_module(args._module).run(args)
+    except (ValueError, OSError, RuntimeError) as exc:
+        # Our errors say what to do; show that, not a traceback (unless asked for, to debug).
+        if os.environ.get("FLYTE_LLAMA_TRACEBACK"):
+            raise
+        print(f"error: {exc}\n(set FLYTE_LLAMA_TRACEBACK=1 for the full traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
