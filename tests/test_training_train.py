@@ -87,21 +87,20 @@ def test_adapter_reloads_with_identical_logits(run):
     assert not torch.allclose(a, plain)  # the adapter does something
 
 
-def test_resume_continues_the_step_count(run, corpus):
+def test_resume_continues_the_step_count(run, corpus, capsys):
     args = ["train", "--recipe", "tiny", "--dataset", str(corpus), "--output-dir", str(run)]
-    with pytest.raises(FileExistsError, match="--resume"):
-        main([*args, *STEPS])
+    assert main([*args, *STEPS]) == 2  # checkpoints exist: a clear error, not a silent restart
+    assert "already has checkpoint-6: pass --resume" in capsys.readouterr().err
     assert main([*args, "--resume", *STEPS[:-4], "max_steps=9", "save_steps=3", "logging_steps=2"]) == 0
     log = json.loads((run / "adapter" / "training_log.json").read_text())
     steps = [r["step"] for r in log["log_history"] if "loss" in r]
     assert log["summary"]["global_step"] == 9 and steps[:3] == [2, 4, 6] and steps[-1] == 8
 
 
-def test_resume_without_checkpoint_is_a_clear_error(tmp_path, corpus):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        main(
-            ["train", "--recipe", "tiny", "--dataset", str(corpus), "--output-dir", str(tmp_path), "--resume"]
-        )
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, corpus, capsys):
+    args = ["train", "--recipe", "tiny", "--dataset", str(corpus), "--output-dir", str(tmp_path), "--resume"]
+    assert main(args) == 2
+    assert "--resume: no checkpoint under" in capsys.readouterr().err
 
 
 @pytest.mark.slow
