@@ -1,10 +1,11 @@
-"""The corpus as a `datasets.ArrowBasedBuilder`, so `download_and_prepare()` + `as_dataset()` work.
+"""The corpus as a `datasets.GeneratorBasedBuilder`, so `download_and_prepare()` + `as_dataset()` work.
 
 The BuilderConfig carries the corpus version (semver) and the pins (the whole CorpusConfig). The cache
 key is the config hash plus a hash of this package's code: the same pins, recipe and code reuse the
 prepared Arrow files (a rebuild takes milliseconds), any change rebuilds — and then the per-repo cache
 (pipeline.process_repos) still spares every repo whose pin and per-repo config did not change.
-Each split is handed to `datasets` as ONE Arrow table (no per-example Python dicts to encode).
+Examples are yielded in the stable (repo, path) order, keyed by their position, so the Arrow files and the
+Parquet export are the same bytes on every rebuild.
 
 datasets 5 no longer runs loading scripts from the Hub, so this class is how WE build; the published
 repo holds the Parquet export (export.py), which `load_dataset` reads with no code.
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import pyarrow as pa
 
 from .config import CorpusConfig
 from .pipeline import PipelineResult, PipelineStage, run_pipeline
@@ -51,12 +51,7 @@ class FlyteCorpusConfig(datasets.BuilderConfig):
     workers: int = 2  # processes for the repos that miss the per-repo cache
 
 
-def records_table(records: list[Record]) -> pa.Table:
-    """Records → Arrow table with the published schema, built column by column (no per-row dicts)."""
-    return pa.table({name: [getattr(r, name) for r in records] for name in ARROW_SCHEMA.names}, ARROW_SCHEMA)
-
-
-class FlyteCorpus(datasets.ArrowBasedBuilder):
+class FlyteCorpus(datasets.GeneratorBasedBuilder):
     BUILDER_CONFIG_CLASS = FlyteCorpusConfig
     BUILDER_CONFIGS = [FlyteCorpusConfig(name="default", version=datasets.Version("1.0.0"))]  # noqa: RUF012
     DEFAULT_CONFIG_NAME = "default"
@@ -97,8 +92,9 @@ class FlyteCorpus(datasets.ArrowBasedBuilder):
             if by_split[s]
         ]
 
-    def _generate_tables(self, records: list[Record]) -> Any:
-        yield 0, records_table(records)
+    def _generate_examples(self, records: list[Record]) -> Any:
+        for i, record in enumerate(records):
+            yield i, dataclasses.asdict(record)
 
     def pipeline_report(self) -> dict[str, Any]:
         """Drops and stage reports of the prepared build (also when it came from the cache)."""
