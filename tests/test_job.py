@@ -51,11 +51,14 @@ def test_embedded_job_end_to_end(tmp_path):
     assert set(ds["test"]["repo"]) == {"flytesnacks", "flyte-conference-talks"}
     assert not set(ds["train"]["repo"]) & {"flytesnacks", "flyte-conference-talks"}
 
+    # The samples have no public URL: the cards name them without a (dead) link.
+    assert "](file://" not in (folders["dataset"] / "README.md").read_text()
     model_dir = folders["model"]
     assert model_dir == out / "flyte-llama-tiny"
     names = {p.name for p in model_dir.iterdir()}
     assert {"README.md", "adapter_config.json", "adapter_model.safetensors", "eval_results.json"} <= names
     assert not {p.name for p in model_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pkl")}
+    assert "](file://" not in (model_dir / "README.md").read_text()
     results = json.loads((model_dir / "eval_results.json").read_text())
     assert {"base", "adapter"} <= set(results["perplexity"])
 
