@@ -82,7 +82,6 @@ def parser() -> argparse.ArgumentParser:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_corpus
-    from .config import load_config
     from .summary import print_summary
 
     start = time.perf_counter()
@@ -96,7 +95,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print_summary(manifest)
-    sha = load_config(args.config, args.set).config_sha256
+    sha = manifest["config_sha256"]  # the manifest already holds it: no second config load
     print(f"wrote {args.out} (config_sha256 {sha[:12]}) in {time.perf_counter() - start:.1f}s")
     return 0
 
