@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -347,21 +348,30 @@ def _manifest(dataset_dir: Path) -> dict:
     return json.loads((dataset_dir / "manifest.json").read_text())
 
 
+class Staged(NamedTuple):
+    dataset: FlyteDirectory  # the Hub dataset repo as published: the corpus + its `infilling` config
+    model: FlyteDirectory  # the Hub model repo
+
+
 @task(container_image=IMAGE, requests=SMALL)
 def stage_model(
     spec: JobSpec, dataset: FlyteDirectory, run: FlyteDirectory, results: FlyteDirectory
-) -> FlyteDirectory:
-    """job.stage_cards: the Hub model folder (adapter, model card, plots, eval results)."""
-    dataset_dir = Path(dataset.download())
+) -> Staged:
+    """job.stage_cards: the Hub model folder (adapter, model card, plots, eval results) and the Hub dataset
+    folder with the evaluation's infilling tasks added as a config."""
+    root = _workdir("cards")
+    # A copy: the corpus is a cached output of build_corpus and must stay as it was built.
+    dataset_dir = root / "dataset"
+    shutil.copytree(Path(dataset.download()), dataset_dir)
     eval_dir = Path(results.download())
     model_dir = job_module.stage_cards(
-        make_job(spec, _workdir("cards")),
+        make_job(spec, root),
         Path(run.download()),
         eval_dir / "eval_results.json",
         dataset_dir,
         _manifest(dataset_dir),
     )
-    return FlyteDirectory(str(model_dir))
+    return Staged(dataset=FlyteDirectory(str(dataset_dir)), model=FlyteDirectory(str(model_dir)))
 
 
 @task(
@@ -391,10 +401,11 @@ def push_to_hub(spec: JobSpec, dataset: FlyteDirectory, model: FlyteDirectory) -
 
 # --- the workflow -------------------------------------------------------------------------------------------
 class Outputs(NamedTuple):
-    dataset: FlyteDirectory  # the Hub dataset repo
+    dataset: FlyteDirectory  # the corpus as built (cached): what training and evaluation read
     run: FlyteDirectory  # RUN/ (adapter/, checkpoints/, base/ for tiny)
     eval: FlyteDirectory  # eval_results.json + infilling_tasks.jsonl
     model: FlyteDirectory  # the Hub model repo
+    hub_dataset: FlyteDirectory  # the Hub dataset repo as published: the corpus + its `infilling` config
 
 
 @workflow
@@ -429,8 +440,12 @@ def flyte_llama(
         recipe_sha256=p.recipe_sha256,
         eval_options=p.eval_options,
     )
-    model = stage_model(spec=p.spec, dataset=dataset, run=tuned.run, results=tuned.eval)
+    staged = stage_model(spec=p.spec, dataset=dataset, run=tuned.run, results=tuned.eval)
     # A conditional, not a flag inside the task: without --publish the task that requests the secret never
     # starts, so a cluster without the secret can still run everything else.
-    conditional("publish").if_(publish.is_true()).then(push_to_hub(spec=p.spec, dataset=dataset, model=model))
-    return Outputs(dataset=dataset, run=tuned.run, eval=tuned.eval, model=model)
+    conditional("publish").if_(publish.is_true()).then(
+        push_to_hub(spec=p.spec, dataset=staged.dataset, model=staged.model)
+    )
+    return Outputs(
+        dataset=dataset, run=tuned.run, eval=tuned.eval, model=staged.model, hub_dataset=staged.dataset
+    )

@@ -1,4 +1,4 @@
-"""CLI: `python -m dataset_builder build|pin`. Thin: parsing and printing only; logic lives in the modules."""
+"""CLI: `python -m dataset_builder build|pin|add-infilling`. Thin: parsing and printing; logic in modules."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ examples:
   python -m dataset_builder build --source flytekit=../flytekit --out out/corpus
   python -m dataset_builder build --set filters.max_file_bytes=500000 --out out/corpus
   python -m dataset_builder pin --mirrors /work/mirrors            # show what the refs point to now
-  python -m dataset_builder pin --write                            # write new SHAs into the recipe"""
+  python -m dataset_builder pin --write                            # write new SHAs into the recipe
+  python -m dataset_builder add-infilling --folder out/corpus --eval-results RUN/eval/eval_results.json
+                                          # publish evaluate's infilling tasks as the `infilling` config"""
 
 
 def _sources_arg(values: list[str]) -> dict[str, str]:
@@ -77,7 +79,48 @@ def parser() -> argparse.ArgumentParser:
     pin = sub.add_parser("pin", help="resolve each repo's ref again; --write puts the SHAs into the recipe")
     _add_common(pin)
     pin.add_argument("--write", action="store_true", help="write the new SHAs into the config file")
+    add = sub.add_parser(
+        "add-infilling",
+        help="add the infilling tasks of an evaluation as the dataset's `infilling` config",
+        description=(
+            "Add the infilling benchmark that `python -m training evaluate` cut from this folder's "
+            "test split as the `infilling` config (infilling/test-*.parquet, card section, manifest). "
+            "Tasks are checked against the test split; adding again replaces them."
+        ),
+    )
+    add.add_argument("--folder", type=Path, required=True, help="the dataset folder the tasks were cut from")
+    add.add_argument(
+        "--eval-results",
+        type=Path,
+        required=True,
+        help="eval_results.json of that evaluation; the tasks file it names is read from beside it",
+    )
     return ap
+
+
+def cmd_add_infilling(args: argparse.Namespace) -> int:
+    import json
+
+    from .infilling_config import InfillingConfigError, add_infilling_config, task_settings
+
+    try:
+        results = json.loads(args.eval_results.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InfillingConfigError(f"cannot read {args.eval_results}: {err}") from None
+    tasks_file = (results.get("infilling") or {}).get("tasks_file")
+    if not tasks_file:
+        raise InfillingConfigError(
+            f"{args.eval_results} has no infilling results: run evaluate with --infill-tasks N (N > 0)"
+        )
+    manifest = add_infilling_config(
+        args.folder, args.eval_results.with_name(tasks_file), task_settings(results)
+    )
+    info = manifest["infilling"]
+    print(
+        f"added {info['tasks']} infilling tasks from {info['files']} files to {args.folder}: "
+        f"{info['by_language_kind']}"
+    )
+    return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -123,12 +166,14 @@ def cmd_pin(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .gitread import GitError
+    from .infilling_config import InfillingConfigError
     from .sources import SourceError
 
     args = parser().parse_args(argv)
+    commands = {"build": cmd_build, "pin": cmd_pin, "add-infilling": cmd_add_infilling}
     try:
-        return cmd_build(args) if args.command == "build" else cmd_pin(args)
-    except (ConfigError, SourceError, GitError) as exc:
+        return commands[args.command](args)
+    except (ConfigError, SourceError, GitError, InfillingConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -5,7 +5,8 @@ YAML metadata goes through huggingface_hub's DatasetCardData; `configs` (data_fi
 Parquet, because `load_dataset` enforces the split sizes written there. The body is the Jinja template
 templates/dataset_card.md.j2; sections for dedup, decontamination and redaction appear when the
 manifest carries their reports
-(removals by reason, by split pair and by repo pair; redactions by kind and by repo).
+(removals by reason, by split pair and by repo pair; redactions by kind and by repo), and the `infilling`
+config's section once dataset_builder/infilling_config.py has added the benchmark tasks.
 """
 
 from __future__ import annotations
@@ -84,6 +85,18 @@ def _per_repo_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _infilling_cells(summary: dict[str, Any] | None) -> dict[str, dict[str, int]]:
+    """Tasks per (language, kind), from the manifest's per-task counts (see infilling_config.py)."""
+    if not summary:
+        return {}
+    return {
+        lang: {
+            kind: summary.get("by_language_kind", {}).get(f"{lang}/{kind}", 0) for kind in summary["by_kind"]
+        }
+        for lang in summary["by_language"]
+    }
+
+
 def card_data(manifest: dict[str, Any], infos: DatasetInfosDict) -> DatasetCardData:
     """YAML metadata: license, language, task, size, configs (data_files per split) and dataset_info."""
     total = sum(s["files"] for s in manifest["splits"].values())
@@ -104,7 +117,17 @@ def card_data(manifest: dict[str, Any], infos: DatasetInfosDict) -> DatasetCardD
                     for s in SPLIT_ORDER
                     if s in manifest["splits"]
                 ],
-            }
+            },
+            *(
+                [
+                    {
+                        "config_name": "infilling",
+                        "data_files": [{"split": "test", "path": "infilling/test-*.parquet"}],
+                    }
+                ]
+                if manifest.get("infilling")
+                else []
+            ),
         ],
     )
     infos.to_dataset_card_data(data)
@@ -130,5 +153,7 @@ def render_dataset_card(manifest: dict[str, Any], infos: DatasetInfosDict) -> Da
         dedup=dedup_view(manifest.get("dedup") or {}),
         redactions=redaction_view(manifest.get("redactions") or {}),
         filters=manifest["config"]["filters"],
+        infilling=manifest.get("infilling"),
+        infilling_cells=_infilling_cells(manifest.get("infilling")),
         hb=human_bytes,
     )

@@ -45,7 +45,7 @@ ALLOW = {
         "plots/*.png",
         *(f"merged/{p}" for p in MERGED_FILES + TOKENIZER_FILES),
     ],
-    "dataset": ["README.md", "manifest.json", "data/*.parquet"],
+    "dataset": ["README.md", "manifest.json", "data/*.parquet", "infilling/*.parquet"],
 }
 PICKLES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.npy"]
 REACH_TIMEOUT_S = 3.0
@@ -136,7 +136,11 @@ def _check_dataset(folder: Path) -> list[str]:
     if not manifest_path.is_file():
         return [*problems, "missing manifest.json"]
     shards: dict[str, str] = json.loads(manifest_path.read_text()).get("shards") or {}
-    present = {p.relative_to(folder).as_posix() for p in folder.glob("data/*.parquet")}
+    present = {
+        p.relative_to(folder).as_posix()
+        for pattern in ("data/*.parquet", "infilling/*.parquet")
+        for p in folder.glob(pattern)
+    }
     problems += [f"{p} is not listed in manifest.json shards" for p in sorted(present - set(shards))]
     for path, expected in sorted(shards.items()):
         if path not in present:

@@ -192,6 +192,33 @@ def test_base_and_adapter_in_one_run_match_the_bare_base(folders, tmp_path, monk
     assert "adapter" in str(summary_table(on_disk).columns[-2].header)
 
 
+def test_published_tasks_are_scored_like_the_ones_cut_on_the_fly(folders, tmp_path, monkeypatch):
+    """--infill-from reuses a tasks file (or a dataset's `infilling` config): same tasks, same scores."""
+    cut = _evaluate(folders, tmp_path / "cut" / "eval_results.json", "--infill-seed", "5")
+    tasks = tmp_path / "cut" / "infilling_tasks.jsonl"
+    reused = _evaluate(folders, tmp_path / "reused" / "eval_results.json", "--infill-from", str(tasks))
+    assert reused["infilling"]["base"] == cut["infilling"]["base"]
+    assert (tmp_path / "reused" / "infilling_tasks.jsonl").read_text() == tasks.read_text()
+    assert reused["settings"]["infill"] == {
+        "tasks_from": str(tasks),
+        "num_tasks": 4,
+        "max_new_tokens": 4,
+        "mode": "psm",
+    }
+    assert cut["settings"]["infill"]["seed"] == 5
+
+    # Tasks from another version of the corpus are refused before any model is run.
+    rows = [json.loads(line) for line in tasks.read_text().splitlines()]
+    rows[0]["middle"] = rows[0]["middle"].upper() + "#"
+    stale = tmp_path / "stale.jsonl"
+    stale.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        ValueError, match=r"file changed.*--dataset/--dataset-revision the tasks were cut from"
+    ):
+        _evaluate(folders, tmp_path / "stale" / "eval_results.json", "--infill-from", str(stale))
+    assert not (tmp_path / "stale").exists()
+
+
 def test_missing_split_empty_dataset_and_bad_adapter_fail_clearly(folders, tmp_path):
     out = tmp_path / "eval_results.json"
     with pytest.raises(ValueError, match=r"no split 'validation'.*\['test'\]"):

@@ -66,6 +66,23 @@ def test_embedded_job_end_to_end(tmp_path):
     model = AutoPeftModelForCausalLM.from_pretrained(str(model_dir))
     assert model.peft_config["default"].r == 8
 
+    # The infilling benchmark is published with the dataset, and anyone can rerun it: same tasks, same scores.
+    from model_card.publish import check_folder
+    from training.evaluate import evaluate_main
+
+    tasks = datasets.load_dataset(str(folders["dataset"]), "infilling", split="test")
+    assert tasks.num_rows == results["infilling"]["adapter"]["overall"]["tasks"] == 2
+    assert check_folder(folders["dataset"], "dataset") == []
+    rerun = evaluate_main(
+        [
+            *("--adapter", str(folders["run"] / "adapter"), "--dataset", str(folders["dataset"])),
+            *("--infill-from", str(folders["dataset"]), "--max-docs", "6", "--max-new-tokens", "4"),
+            *("--context", str(results["settings"]["context_length"]), "--out", str(tmp_path / "re.json")),
+        ]
+    )
+    assert rerun["infilling"]["adapter"] == results["infilling"]["adapter"]
+    assert rerun["infilling"]["base"] == results["infilling"]["base"]
+
 
 def test_a_missing_source_fails_fast_with_the_fix_and_writes_nothing(tmp_path, capsys):
     empty = tmp_path / "mirrors"

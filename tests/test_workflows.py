@@ -214,6 +214,12 @@ def test_workflow_runs_end_to_end_and_its_outputs_load(two_runs):
     assert {"README.md", "adapter_config.json", "adapter_model.safetensors", "eval_results.json"} <= names
     assert "test-org/flyte-llama-tiny" in (Path(out.model.path) / "README.md").read_text()
 
+    # The published dataset = the corpus + the evaluation's infilling tasks; the cached corpus is untouched.
+    tasks = datasets.load_dataset(out.hub_dataset.path, "infilling", split="test")
+    assert tasks.num_rows == 2
+    assert not (Path(out.dataset.path) / "infilling").exists()
+    assert datasets.load_dataset(out.hub_dataset.path)["test"].num_rows == ds["test"].num_rows
+
 
 @pytest.mark.slow
 def test_second_run_hits_the_cache(two_runs):

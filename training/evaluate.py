@@ -16,7 +16,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--max-docs", type=int, help="evaluate only the first N documents of the split")
     p.add_argument("--infill-tasks", type=int, default=200, help="infilling tasks (0 = perplexity only)")
     p.add_argument("--infill-seed", type=int, default=0)
+    p.add_argument(
+        "--infill-from",
+        metavar="TASKS",
+        help="score published tasks instead of cutting new ones: an infilling_tasks.jsonl, or a dataset "
+        "folder or Hub id with an `infilling` config (at --dataset-revision), cut from --dataset's split",
+    )
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--prefix-tokens", type=int, default=1024)
     p.add_argument("--suffix-tokens", type=int, default=512)
@@ -241,6 +247,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Perplexity (+ infilling) for the base [and the adapter]; writes --out and the tasks next to it."""
+    from dataset_builder.infilling_config import check_tasks
     from training import infill
     from training.eval_results import build_results, print_summary, write_atomic, write_results
 
@@ -251,15 +258,20 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         )
     ds = load_split(args.dataset, args.split, args.dataset_revision, args.max_docs)
     records = ds.select_columns(["content", "repo", "path", "language"]).to_list()
+    contents = {(r["repo"], r["path"]): r["content"] for r in records}
+    tasks = []
+    if args.infill_from:  # checked before the (slow) model load: a stale tasks file fails in seconds
+        tasks = infill.load_tasks(args.infill_from, args.dataset_revision)
+        # Same files, same text, or a clear error: tasks only mean something against their own corpus.
+        fix = "pass the --dataset/--dataset-revision the tasks were cut from (the version in their card)"
+        check_tasks([asdict(t) for t in tasks], contents, fix)
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
     model, tokenizer, base, base_revision = load_models(args.base, args.base_revision, args.adapter, dtype)
     context = args.context or model.config.max_position_embeddings
     stride = args.stride or max(context // 2, 1)
     sliding_windows(2, context, stride)  # checks context and stride before any work is done
     docs = encode_documents(tokenizer, [r["content"] for r in records])
-
-    tasks = []
-    if args.infill_tasks > 0:
+    if not args.infill_from and args.infill_tasks > 0:
         tasks = infill.extract_tasks(
             records,
             tokenizer,
@@ -268,7 +280,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             prefix_tokens=args.prefix_tokens,
             suffix_tokens=args.suffix_tokens,
         )
-    contents = {(r["repo"], r["path"]): r["content"] for r in records}
 
     perplexity: dict[str, Any] = {}
     infilling: dict[str, Any] = {}
@@ -294,14 +305,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "stride": stride,
         "batch_size": args.batch_size,
         "dtype": dtype,
-        "infill": {
-            "seed": args.infill_seed,
-            "num_tasks": args.infill_tasks,
-            "max_new_tokens": args.max_new_tokens,
-            "prefix_tokens": args.prefix_tokens,
-            "suffix_tokens": args.suffix_tokens,
-            "mode": "psm",
-        },
+        "infill": (
+            {"tasks_from": args.infill_from, "num_tasks": len(tasks)}
+            if args.infill_from
+            else {
+                "seed": args.infill_seed,
+                "num_tasks": args.infill_tasks,
+                "prefix_tokens": args.prefix_tokens,
+                "suffix_tokens": args.suffix_tokens,
+            }
+        )
+        | {"max_new_tokens": args.max_new_tokens, "mode": "psm"},
     }
     results = build_results(
         dataset={"id": args.dataset, "revision": args.dataset_revision, "split": args.split},

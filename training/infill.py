@@ -231,7 +231,42 @@ def write_tasks(path: str | Path, tasks: Sequence[Task]) -> None:
 
 def read_tasks(path: str | Path) -> list[Task]:
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
-    return [Task(**{**r, **{k: tuple(r[k]) for k in ("lines", "span", "window")}}) for r in rows]
+    return [_task(r) for r in rows]
+
+
+def _task(row: Mapping[str, Any]) -> Task:
+    return Task(**{**row, **{k: tuple(row[k]) for k in ("lines", "span", "window")}})
+
+
+def load_tasks(source: str, revision: str | None = None) -> list[Task]:
+    """Published tasks: an infilling_tasks.jsonl, or the `infilling` config of a dataset folder or Hub id
+    (added by `python -m dataset_builder add-infilling`), so different models are scored on the same holes."""
+    from dataset_builder.infilling_config import CONFIG_NAME, TASK_SCHEMA
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        return read_tasks(path)
+    if path.is_dir():
+        shards = sorted((path / CONFIG_NAME).glob("test-*.parquet"))
+        if not shards:
+            raise FileNotFoundError(
+                f"{path} has no `{CONFIG_NAME}` config ({CONFIG_NAME}/test-*.parquet): add one with "
+                "`python -m dataset_builder add-infilling`, or leave out --infill-from to cut new tasks"
+            )
+        import pyarrow.parquet as pq
+
+        rows = [r for shard in shards for r in pq.read_table(shard, columns=TASK_SCHEMA.names).to_pylist()]
+        return [_task(r) for r in rows]
+    from datasets import load_dataset
+
+    try:
+        ds = load_dataset(source, CONFIG_NAME, split="test", revision=revision)
+    except Exception as exc:  # offline, no such repo or config: say what to do
+        raise RuntimeError(
+            f"could not load the `{CONFIG_NAME}` config of {source!r} at revision {revision!r} ({exc}); "
+            "pass a tasks .jsonl or a local dataset folder, or leave out --infill-from"
+        ) from exc
+    return [_task(r) for r in ds.select_columns(TASK_SCHEMA.names).to_list()]
 
 
 def decode_middle(tokenizer, ids: Sequence[int]) -> str:
