@@ -43,6 +43,53 @@ def doc_lengths(path: str, n_tokens: int, seed: int) -> list[int]:
     return out
 
 
+def chunk_lengths(pool: list[int]) -> list[int]:
+    """Every document of the corpus (+ BOS/EOS) cut into chunks of at most CHUNK_BUDGET tokens."""
+    out = []
+    for n in pool:
+        length = int(n) + 2
+        out += [CHUNK_BUDGET] * ((length - 1) // CHUNK_BUDGET) + [(length - 1) % CHUNK_BUDGET + 1]
+    return out
+
+
+def length_mix(path: str) -> dict[str, float]:
+    """What the whole corpus' length mix implies, with no model: the share of each 4096-token row that is
+    real tokens when every chunk gets its own padded row (naive) vs best-fit-decreasing packing (recipe).
+    Their quotient bounds the recipe/naive throughput ratio when compute scales with row count (padded
+    positions cost as much as real ones); attention's quadratic term moves the measured ratio off it."""
+    pool = json.loads(Path(path).read_text())
+    chunks = chunk_lengths(pool)
+    rows = bfd_rows(chunks)
+    naive_fill = sum(chunks) / (len(chunks) * CONTEXT)
+    packed_fill = sum(chunks) / (len(rows) * CONTEXT)
+    return {
+        "documents": len(pool),
+        "mean_tokens": float(np.mean(pool)),
+        "median_tokens": float(np.median(pool)),
+        "p90_tokens": float(np.percentile(pool, 90)),
+        "over_context": float(np.mean(np.asarray(pool) + 2 > CHUNK_BUDGET)),
+        "chunks": len(chunks),
+        "naive_rows": len(chunks),
+        "packed_rows": len(rows),
+        "naive_fill": naive_fill,
+        "packed_fill": packed_fill,
+        "row_ratio": packed_fill / naive_fill,
+    }
+
+
+def print_length_mix(path: str) -> None:
+    m = length_mix(path)
+    print(
+        f"length mix: {m['documents']:,} documents, mean {m['mean_tokens']:.0f} / median "
+        f"{m['median_tokens']:.0f} / p90 {m['p90_tokens']:.0f} tokens, {m['over_context']:.1%} over one "
+        f"{CHUNK_BUDGET}-token chunk → {m['chunks']:,} chunks"
+    )
+    print(
+        f"real tokens per {CONTEXT}-token row: naive {m['naive_fill']:.1%} ({m['naive_rows']:,} rows), "
+        f"bfd packed {m['packed_fill']:.1%} ({m['packed_rows']:,} rows): {m['row_ratio']:.2f}x fewer rows"
+    )
+
+
 def bfd_rows(lengths: list[int]) -> list[list[int]]:
     """Best-fit decreasing bin packing into CONTEXT-token rows (what TRL's `bfd` strategy does)."""
     rows: list[list[int]] = []
@@ -149,7 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--device", default="cuda", help="cuda (the benchmark) or cpu (a smoke run, --shapes tiny)"
     )
+    parser.add_argument(
+        "--length-mix-only",
+        action="store_true",
+        help="print what the length mix implies (row fill naive vs packed) and stop: no model, any machine",
+    )
     args = parser.parse_args(argv)
+    print_length_mix(args.lengths)
+    if args.length_mix_only:
+        return
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit(
             "needs a CUDA GPU (this prepared benchmark is meant for one H100); --device cpu --shapes tiny"

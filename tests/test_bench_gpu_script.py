@@ -1,0 +1,59 @@
+"""The prepared GPU benchmark (bench/gpu_train_throughput.py): its length-mix arithmetic is exact, and the
+whole script runs on a CPU with tiny shapes (the same code path the H100 run takes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "bench" / "gpu_train_throughput.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("gpu_train_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_documents_are_chunked_to_the_budget_with_bos_and_eos(bench) -> None:
+    budget = bench.CHUNK_BUDGET
+    assert bench.chunk_lengths([0, budget - 2, budget - 1, 2 * budget - 2]) == [
+        2,
+        budget,
+        budget,
+        1,
+        budget,
+        budget,
+    ]
+
+
+def test_length_mix_fill_and_row_ratio(bench, tmp_path: Path) -> None:
+    half = bench.CONTEXT // 2
+    lengths = tmp_path / "lengths.json"
+    lengths.write_text(json.dumps([half - 2, half - 2, 98]))  # chunks 2048, 2048, 100
+    mix = bench.length_mix(str(lengths))
+    assert (mix["naive_rows"], mix["packed_rows"]) == (3, 2)  # 2048 + 2048 fill a row; 100 needs another
+    assert mix["naive_fill"] == pytest.approx(4196 / (3 * 4096))
+    assert mix["packed_fill"] == pytest.approx(4196 / (2 * 4096))
+    assert mix["row_ratio"] == pytest.approx(1.5)
+
+
+def test_prepared_script_runs_on_cpu_with_tiny_shapes(bench, tmp_path: Path, capsys) -> None:
+    lengths = tmp_path / "lengths.json"
+    lengths.write_text(json.dumps([30, 500, 1200, 5000, 80, 2000] * 4))
+    bench.main(
+        [
+            *("--lengths", str(lengths), "--device", "cpu", "--shapes", "tiny"),
+            *("--steps", "1", "--warmup", "1", "--rows-per-step", "1"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "real tokens per 4096-token row" in out
+    assert "recipe (bfd packed, padding-free)" in out and "naive (padded to 4096)" in out
+    ratio = float(out.split("ratio recipe / naive: ")[1].split("x")[0])
+    assert ratio > 0
