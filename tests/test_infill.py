@@ -3,6 +3,8 @@ budget, greedy PSM generation (batched = unbatched), and the metrics on known pa
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -168,6 +170,39 @@ def test_parse_check_and_aggregation():
     assert block["overall"] == {"exact_match": 0.5, "edit_similarity": 0.5, "parse_rate": 1.0, "tasks": 2}
     assert block["by_language"]["go"]["parse_rate"] is None
     assert block["by_kind"]["single_line"]["tasks"] == 1
+
+
+def test_aggregation_does_not_depend_on_task_order():
+    """A published (sorted) copy of the tasks must give the very same numbers, to the last bit."""
+    rng = random.Random(0)
+    tasks = [
+        Task(
+            f"t{i}",
+            "r",
+            f"{i}.py",
+            "python",
+            ("single_line", "multi_line")[i % 2],
+            "",
+            "",
+            "x\n",
+            (1, 1),
+            (0, 2),
+            (0, 2),
+        )
+        for i in range(200)
+    ]
+    scores = [
+        {
+            "task_id": t.task_id,
+            "exact_match": rng.random() < 0.1,
+            "edit_similarity": rng.random(),
+            "parses": rng.random() < 0.5,
+        }
+        for t in tasks
+    ]
+    order = list(range(200))
+    rng.shuffle(order)
+    assert aggregate([tasks[i] for i in order], [scores[i] for i in order]) == aggregate(tasks, scores)
 
 
 def test_decode_middle_keeps_leading_spaces(tok):

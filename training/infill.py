@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -377,12 +378,17 @@ def score_tasks(
 def aggregate(tasks: Sequence[Task], scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The §4 infilling block: overall, by_kind and by_language means (parse_rate over Python tasks only)."""
 
+    def mean(values: list[float]) -> float:
+        # fsum is exactly rounded, so the same tasks in another order (a published, sorted copy) give
+        # bit-identical results; np.mean's pairwise sum differs in the last digit.
+        return math.fsum(values) / len(values)
+
     def metrics(indices: list[int]) -> dict[str, Any]:
-        parsed = [scores[i]["parses"] for i in indices if scores[i]["parses"] is not None]
+        parsed = [float(scores[i]["parses"]) for i in indices if scores[i]["parses"] is not None]
         return {
-            "exact_match": float(np.mean([scores[i]["exact_match"] for i in indices])),
-            "edit_similarity": float(np.mean([scores[i]["edit_similarity"] for i in indices])),
-            "parse_rate": float(np.mean(parsed)) if parsed else None,
+            "exact_match": mean([float(scores[i]["exact_match"]) for i in indices]),
+            "edit_similarity": mean([scores[i]["edit_similarity"] for i in indices]),
+            "parse_rate": mean(parsed) if parsed else None,
             "tasks": len(indices),
         }
 
