@@ -180,3 +180,30 @@ def test_evaluate_loads_published_tasks_from_a_folder_or_a_file(folder: Path, ta
     from_file = load_tasks(str(tasks_file))
     assert load_tasks(str(folder)) == sorted(from_file, key=lambda t: t.task_id)
     assert all(isinstance(t.span, tuple) for t in load_tasks(str(folder)))
+
+
+def test_hub_ids_load_the_infilling_config_at_the_revision(
+    folder: Path, tasks_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub id goes through load_dataset(id, "infilling", split="test", revision=...): here the 'Hub' is
+    the local Hub-layout folder, so the call is the real one with only the location swapped."""
+    add_infilling_config(folder, tasks_file)
+    calls = []
+    real = datasets.load_dataset
+
+    def fake_hub(path, *args, **kwargs):
+        calls.append((path, args, dict(kwargs)))
+        kwargs.pop("revision")
+        return real(str(folder), *args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_hub)
+    tasks = load_tasks("my-org/flyte-llama-corpus", "v0.1.0")
+    assert calls == [("my-org/flyte-llama-corpus", ("infilling",), {"split": "test", "revision": "v0.1.0"})]
+    assert tasks == load_tasks(str(folder))
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(RuntimeError, match="could not load the `infilling` config of 'my-org/x'"):
+        load_tasks("my-org/x")
