@@ -207,3 +207,20 @@ def test_hub_ids_load_the_infilling_config_at_the_revision(
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(RuntimeError, match="could not load the `infilling` config of 'my-org/x'"):
         load_tasks("my-org/x")
+
+
+def test_a_crash_while_writing_leaves_the_folder_as_it_was(
+    folder: Path, tasks_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import model_card.dataset_card
+
+    before = _files(folder)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # a kill between the shard and the card
+
+    monkeypatch.setattr(model_card.dataset_card, "render_dataset_card", crash)
+    with pytest.raises(KeyboardInterrupt):
+        add_infilling_config(folder, tasks_file)
+    assert _files(folder) == before
+    assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []  # temp folder removed

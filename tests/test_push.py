@@ -336,7 +336,9 @@ def test_local_base_model_path_is_refused(run_dir, tmp_path):
         push_with(FakeHub(), staged)
 
 
-@pytest.mark.parametrize("damage", ["sha", "missing_shard", "unlisted_shard", "no_configs", "no_manifest"])
+@pytest.mark.parametrize(
+    "damage", ["sha", "missing_shard", "unlisted_shard", "unlisted_infilling", "no_configs", "no_manifest"]
+)
 def test_broken_dataset_folder_fails_before_any_api_call(tmp_path, damage):
     folder = make_dataset(tmp_path / "ds")
     shard = folder / "data" / "train-00000-of-00001.parquet"
@@ -344,6 +346,7 @@ def test_broken_dataset_folder_fails_before_any_api_call(tmp_path, damage):
         "sha": "sha256 differs",
         "missing_shard": "is missing",
         "unlisted_shard": "not listed",
+        "unlisted_infilling": "infilling/test-00000-of-00001.parquet is not listed",
         "no_configs": "no YAML `configs:`",
         "no_manifest": "missing manifest.json",
     }[damage]
@@ -353,6 +356,9 @@ def test_broken_dataset_folder_fails_before_any_api_call(tmp_path, damage):
         shard.unlink()
     elif damage == "unlisted_shard":
         shutil.copy(shard, folder / "data" / "train-extra.parquet")
+    elif damage == "unlisted_infilling":  # the `infilling` config's shard is checked like the splits'
+        (folder / "infilling").mkdir()
+        shutil.copy(shard, folder / "infilling" / "test-00000-of-00001.parquet")
     elif damage == "no_configs":
         (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
     else:
