@@ -30,7 +30,7 @@ from .hf_builder import FEATURES
 from .record import ARROW_SCHEMA, SPLITS
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -118,7 +118,7 @@ def write_shards(tables: dict[str, pa.Table], data_dir: Path, cfg: CorpusConfig)
                 compression="zstd",
                 store_schema=True,
             )
-            shards[f"data/{path.name}"] = _sha256(path)
+            shards[f"data/{path.name}"] = file_sha256(path)
     return shards
 
 

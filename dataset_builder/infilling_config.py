@@ -32,7 +32,7 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from huggingface_hub import DatasetCard
 
 from .atomic import replace_dir
-from .export import _sha256
+from .export import file_sha256
 
 CONFIG_NAME = "infilling"
 SHARD = f"{CONFIG_NAME}/test-00000-of-00001.parquet"
@@ -171,7 +171,7 @@ def add_infilling_config(
         table = pa.Table.from_pylist(rows, schema=TASK_SCHEMA)
         pq.write_table(table, tmp / SHARD, compression="zstd", store_schema=True)
         shards = {p: s for p, s in manifest["shards"].items() if not p.startswith(f"{CONFIG_NAME}/")}
-        manifest["shards"] = {**shards, SHARD: _sha256(tmp / SHARD)}
+        manifest["shards"] = {**shards, SHARD: file_sha256(tmp / SHARD)}
         manifest["infilling"] = infilling_summary(rows, settings)
         (tmp / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n")
         splits = datasets.SplitDict(dataset_name=manifest["name"])
