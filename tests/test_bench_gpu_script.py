@@ -1,5 +1,6 @@
-"""The prepared GPU benchmark (bench/gpu_train_throughput.py): its length-mix arithmetic is exact, and the
-whole script runs on a CPU with tiny shapes (the same code path the H100 run takes)."""
+"""The prepared GPU benchmarks (bench/gpu_train_throughput.py, bench/bench_eval_cpu.py --device cuda): the
+length-mix arithmetic is exact, and both scripts run on a CPU with tiny shapes and the GPU's bf16 (the same
+code path the H100 run takes)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,25 @@ def test_prepared_script_runs_on_cpu_with_tiny_shapes(bench, tmp_path: Path, cap
     assert "recipe (bfd packed, padding-free)" in out and "naive (padded to 4096)" in out
     ratio = float(out.split("ratio recipe / naive: ")[1].split("x")[0])
     assert ratio > 0
+
+
+def test_eval_benchmark_runs_in_bf16_and_writes_its_numbers(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("bench_eval_cpu", SCRIPT.with_name("bench_eval_cpu.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "eval.json"
+    module.main(
+        [
+            *("--dtype", "bfloat16", "--context", "64", "--docs", "3", "--mean-tokens", "80"),
+            *("--batch-sizes", "2", "--gen-tasks", "2", "--gen-prompt-tokens", "16", "--max-new-tokens", "3"),
+            *("--json", str(out)),
+        ]
+    )
+    results = json.loads(out.read_text())
+    assert results["dtype"] == "bfloat16" and results["context"] == 64
+    # Strides context and context // 2; every token of the 3 documents is scored once per stride.
+    assert [r["stride"] for r in results["perplexity"]] == [64, 32]
+    assert results["perplexity"][0]["tokens"] == results["perplexity"][1]["tokens"] > 0
+    assert results["generation"] == [
+        {"batch_size": 2, "tokens": 6, "seconds": results["generation"][0]["seconds"]}
+    ]
