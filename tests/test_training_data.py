@@ -164,8 +164,17 @@ def test_prepare_dump_cli(tmp_path, capsys):
     for r in rows:
         assert r["segments"][0] == "<BOS>" and r["segments"][-1] == "<EOS>"
         assert len(r["input_ids"]) == r["num_tokens"] <= 256
-        if r["mode"] == "psm":
-            assert r["segments"][1] == "<PRE>" and "<SUF>" in r["segments"] and r["segments"][-2] == "<EOT>"
-        if r["mode"] == "spm":
-            assert r["segments"][1:3] == ["<PRE>", "<SUF>"]
+        # Segments decode exactly to the pieces (leading-space pieces with SentencePiece's one space): the
+        # ids hold the text, token boundaries lose nothing.
+        prefix, middle, suffix = (r["pieces"][k] for k in ("prefix", "middle", "suffix"))
+        body = [x for x in r["segments"][1:] if x not in ("<EOT>", "<EOS>")]
+        spaced = " " + prefix if prefix else ""
+        expected = {
+            "psm": ["<PRE>", spaced, "<SUF>", suffix, "<MID>", middle],
+            "spm": ["<PRE>", "<SUF>", suffix, "<MID>", prefix + middle],
+            "clm": [spaced],
+        }[r["mode"]]
+        assert body == [x for x in expected if x]  # an empty piece has no segment
+        if r["mode"] != "clm":
+            assert r["segments"][-2] == "<EOT>"
     assert "wrote 3 examples" in capsys.readouterr().out

@@ -18,6 +18,7 @@ into text: every sequence is concatenated from ids, so no tokenizer can re-split
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,6 +102,16 @@ def encode_piece(tokenizer, text: str, leading_space: bool) -> list[int]:
     if leading_space:
         return tokenizer.encode(text, add_special_tokens=False)
     return strip_sentinel(tokenizer, tokenizer.encode(SENTINEL + text, add_special_tokens=False))
+
+
+def decode_piece(tokenizer, ids: Sequence[int]) -> str:
+    """The exact text of `ids`: SentencePiece decoders drop the first "▁" of a sequence, which would eat a
+    real space of a piece encoded with `leading_space=False`; decoding after the sentinel keeps it. The
+    inverse of `encode_piece(..., leading_space=False)`; a `leading_space=True` piece comes back with the
+    space SentencePiece prepended (what the model sees)."""
+    head = _sentinel_ids(tokenizer)
+    text = tokenizer.decode([*head, *ids], skip_special_tokens=True)
+    return text[len(tokenizer.decode(head, skip_special_tokens=True)) :]
 
 
 def plain_backend(tokenizer):

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.eval_results import write_atomic
-from training.fim import SENTINEL, encode_piece, fim_tokens, psm_prompt_ids
+from training.fim import decode_piece, encode_piece, fim_tokens, psm_prompt_ids
 
 TASKS_FILE = "infilling_tasks.jsonl"
 LANGUAGES = ("python", "go")
@@ -271,11 +271,8 @@ def load_tasks(source: str, revision: str | None = None) -> list[Task]:
 
 
 def decode_middle(tokenizer, ids: Sequence[int]) -> str:
-    """Text of generated middle ids, decoded like they were encoded: with no leading "▁" (see fim.py), so
-    the SentencePiece decoder must not strip a leading space either: decode after the sentinel, cut it."""
-    head = tokenizer.encode(SENTINEL, add_special_tokens=False)
-    text = tokenizer.decode(head + list(ids), skip_special_tokens=True)
-    return text[len(tokenizer.decode(head, skip_special_tokens=True)) :]
+    """Text of generated middle ids, decoded like they were encoded: with no leading "▁" (see fim.py)."""
+    return decode_piece(tokenizer, ids)
 
 
 def generate_ids(

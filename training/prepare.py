@@ -27,6 +27,7 @@ from training.fim import (
     FimTokens,
     assemble,
     clm_tokens,
+    decode_piece,
     encode_pieces,
     fim_pieces,
     fim_tokens,
@@ -243,7 +244,9 @@ def dump_examples(
 
 
 def describe(ex: Example, doc: dict, tokens: FimTokens, tokenizer) -> dict:
-    """One example for humans: ids, mode, and each segment between special tokens decoded separately."""
+    """One example for humans: ids, mode, and each segment between special tokens decoded separately and
+    exactly (`decode_piece`: no space dropped, so a piece encoded with SentencePiece's leading space, the CLM
+    text and the PSM prefix, shows that space: what the model sees)."""
     specials = {
         tokens.bos_id: "BOS",
         tokens.prefix_id: "PRE",
@@ -256,13 +259,13 @@ def describe(ex: Example, doc: dict, tokens: FimTokens, tokenizer) -> dict:
     for i in ex.input_ids:
         if i in specials:
             if current:
-                segments.append(tokenizer.decode(current))
+                segments.append(decode_piece(tokenizer, current))
                 current = []
             segments.append(f"<{specials[i]}>")
         else:
             current.append(i)
     if current:
-        segments.append(tokenizer.decode(current))
+        segments.append(decode_piece(tokenizer, current))
     return {
         "repo": doc.get("repo"),
         "path": doc.get("path"),
