@@ -89,8 +89,10 @@ def test_spm_exact_ids(tok, nospace):
     seed, plan = first_plan("spm")
     ids, _ = apply_fim(tok, DOC, np.random.default_rng(seed), 1.0, 0.5)
     expected = [tok.bos_token_id, tok.prefix_id, tok.suffix_id, *nospace(plan.suffix), tok.middle_id]
-    # prefix + middle is one piece: no token split at the prefix/middle boundary
-    expected += [*nospace(plan.prefix + plan.middle), tok.eot_id, tok.eos_token_id]
+    # prefix + middle is one piece (no token split at that boundary), with the prefix's leading space, as in
+    # Code Llama's suffix-first prompt `<PRE> <SUF>{suf} <MID> {pre}`
+    assert plan.prefix
+    expected += [*enc(tok, plan.prefix + plan.middle), tok.eot_id, tok.eos_token_id]
     assert ids == expected
     assert plan.prefix + plan.middle + plan.suffix == DOC
 
@@ -130,6 +132,9 @@ def test_assemble_without_eos_and_pieces_order(tok):
     assert fim_pieces(plan) == [("a", True), ("c", False), ("b", False)]
     ids = assemble(plan, [[10], [11], [12]], fim_tokens(tok), add_eos=False)
     assert ids == [tok.bos_token_id, tok.prefix_id, 10, tok.suffix_id, 11, tok.middle_id, 12, tok.eot_id]
+    # SPM: the prefix leads its piece and keeps the leading space; a middle alone never has it.
+    assert fim_pieces(FimPlan("spm", "a", "b", "c")) == [("c", False), ("ab", True)]
+    assert fim_pieces(FimPlan("spm", "", "b", "c")) == [("c", False), ("b", False)]
 
 
 def test_psm_prompt(tok, nospace):

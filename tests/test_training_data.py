@@ -168,11 +168,14 @@ def test_prepare_dump_cli(tmp_path, capsys):
         # ids hold the text, token boundaries lose nothing.
         prefix, middle, suffix = (r["pieces"][k] for k in ("prefix", "middle", "suffix"))
         body = [x for x in r["segments"][1:] if x not in ("<EOT>", "<EOS>")]
-        spaced = " " + prefix if prefix else ""
+
+        def spaced(text: str) -> str:  # the tiny tokenizer's Metaspace(prepend_scheme="first")
+            return text if not text or text.startswith(" ") else " " + text
+
         expected = {
-            "psm": ["<PRE>", spaced, "<SUF>", suffix, "<MID>", middle],
-            "spm": ["<PRE>", "<SUF>", suffix, "<MID>", prefix + middle],
-            "clm": [spaced],
+            "psm": ["<PRE>", spaced(prefix), "<SUF>", suffix, "<MID>", middle],
+            "spm": ["<PRE>", "<SUF>", suffix, "<MID>", spaced(prefix) + middle],
+            "clm": [spaced(prefix)],
         }[r["mode"]]
         assert body == [x for x in expected if x]  # an empty piece has no segment
         if r["mode"] != "clm":

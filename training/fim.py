@@ -3,13 +3,18 @@
 A document is split at two uniform random character positions into prefix / middle / suffix and laid out as
 
     PSM: BOS <PRE> enc(prefix) <SUF> enc'(suffix) <MID> enc'(middle) <EOT>
-    SPM: BOS <PRE> <SUF> enc'(suffix) <MID> enc'(prefix + middle) <EOT>      (Code Llama's SPM variant)
+    SPM: BOS <PRE> <SUF> enc'(suffix) <MID> enc(prefix + middle) <EOT>       (Code Llama's SPM variant)
     CLM: BOS enc(document)
 
 and EOS closes every document (the model must learn to stop). `enc'` is Code Llama's "no leading space"
 encoding: SentencePiece prepends "▁" to a piece, which is right at the start of a file and wrong in the middle
-of one, so Code Llama encodes `"☺" + piece` and drops the sentinel's tokens. The special tokens are never put
-into text: every sequence is concatenated from ids, so no tokenizer can re-split them.
+of one, so Code Llama encodes `"☺" + piece` and drops the sentinel's tokens. Suffix and middle are encoded
+with `enc'`, the prefix with `enc` in both layouts: exactly the prompts Code Llama's own inference builds
+(`infilling_prompt_tokens` in facebookresearch/codellama: `<PRE> {pre} <SUF>{suf} <MID>` and, suffix first,
+`<PRE> <SUF>{suf} <MID> {pre}`). In SPM the prefix and the middle are one piece, so no token is split at
+their boundary; with an empty prefix that piece is the middle alone, encoded with `enc'` as in PSM.
+The special tokens are never put into text: every sequence is concatenated from ids, so no tokenizer can
+re-split them.
 
 `plan_fim` (the only random step, fed an explicit numpy Generator) decides the mode and the split;
 `fim_pieces` lists the texts to encode; `assemble` joins the encoded pieces. Keeping those apart lets
@@ -179,8 +184,10 @@ def fim_pieces(plan: FimPlan) -> list[tuple[str, bool]]:
         return [(plan.prefix, True)]
     if plan.mode == "psm":
         return [(plan.prefix, True), (plan.suffix, False), (plan.middle, False)]
-    # SPM encodes prefix + middle as one piece, so training never sees a token split at that boundary.
-    return [(plan.suffix, False), (plan.prefix + plan.middle, False)]
+    # SPM encodes prefix + middle as one piece, so training never sees a token split at that boundary. It
+    # starts with the prefix, which takes SentencePiece's leading space as Code Llama's SPM prompt gives it
+    # (`<MID> {pre}`); a piece that is only the middle does not (the middle never has it).
+    return [(plan.suffix, False), (plan.prefix + plan.middle, bool(plan.prefix))]
 
 
 def assemble(plan: FimPlan, pieces: list[list[int]], tokens: FimTokens, add_eos: bool = True) -> list[int]:
