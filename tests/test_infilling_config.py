@@ -224,3 +224,16 @@ def test_a_crash_while_writing_leaves_the_folder_as_it_was(
         add_infilling_config(folder, tasks_file)
     assert _files(folder) == before
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []  # temp folder removed
+
+
+def test_a_file_that_is_not_a_tasks_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "tasks.jsonl"
+    bad.write_text('{"task_id": "x"}\n')
+    with pytest.raises(InfillingConfigError, match=r"tasks\.jsonl:1: task lacks \['repo'"):
+        load_tasks(str(bad))
+    bad.write_text("not json\n")
+    with pytest.raises(InfillingConfigError, match=r"tasks\.jsonl:1: not JSON"):
+        load_tasks(str(bad))
+    bad.write_text("\n")
+    with pytest.raises(InfillingConfigError, match="has no tasks"):
+        load_tasks(str(bad))

@@ -231,8 +231,10 @@ def write_tasks(path: str | Path, tasks: Sequence[Task]) -> None:
 
 
 def read_tasks(path: str | Path) -> list[Task]:
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line]
-    return [_task(r) for r in rows]
+    """The tasks of an infilling_tasks.jsonl (each line checked for every Task field)."""
+    from dataset_builder.infilling_config import read_task_rows
+
+    return [_task(r) for r in read_task_rows(path)]
 
 
 def _task(row: Mapping[str, Any]) -> Task:
