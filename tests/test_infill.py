@@ -19,6 +19,7 @@ from training.infill import (
     extract_tasks,
     filled_file_parses,
     generate_middles,
+    parse_clean,
     read_tasks,
     score_tasks,
     write_tasks,
@@ -162,6 +163,9 @@ def test_parse_check_and_aggregation():
     assert filled_file_parses(task, content, "    c = a - b")  # newline restored
     assert not filled_file_parses(task, content, "    c = (a +")
     assert not filled_file_parses(task, content, "c = a + b")  # dedented: tree-sitter alone accepts it
+    # Deleting the line leaves a file that parses, but writing nothing is not an answer.
+    assert parse_clean("python", content[: task.span[0]] + content[task.span[1] :]) is not None
+    assert not filled_file_parses(task, content, "   \n ")
     go_task = Task("g", "g", "m.go", "go", "multi_line", "", "", "x\n", (1, 1), (0, 0), (0, 0))
     scores = score_tasks([task, go_task], ["    c = a + b\n", "y"], {("r", "a.py"): content})
     assert [s["exact_match"] for s in scores] == [True, False]

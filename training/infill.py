@@ -3,9 +3,10 @@
 Tasks are whole lines inside function bodies of Python and Go files (found with tree-sitter), never blank,
 comment-only or inside a multi-line string: `single_line` takes one line, `multi_line` a block of 2–5
 consecutive lines of one body. Only files that parse cleanly are used, so "the filled file still parses"
-measures the model and not the file. Selection is seeded (one numpy Generator, fixed bucket order), so the
-same split and seed give the same tasks byte for byte. The prefix keeps its last `prefix_tokens` tokens and
-the suffix its first `suffix_tokens` (the code nearest the hole), both cut at line boundaries.
+measures the model and not the file (a blank fill never counts as parsing). Selection is seeded (one numpy
+Generator, fixed bucket order), so the same split and seed give the same tasks byte for byte. The prefix
+keeps its last `prefix_tokens` tokens and the suffix its first `suffix_tokens` (the code nearest the hole),
+both cut at line boundaries.
 """
 
 from __future__ import annotations
@@ -347,7 +348,13 @@ def edit_similarity(prediction: str, reference: str) -> float:
 
 
 def filled_file_parses(task: Task, content: str, prediction: str) -> bool:
-    """Whether the original file with the hole filled by `prediction` still parses (see `parse_clean`)."""
+    """Whether the original file with the hole filled by `prediction` still parses (see `parse_clean`).
+
+    A blank fill counts as a failure: every hole holds code (never blank or comment-only lines), and deleting
+    a statement usually leaves a file that parses, so a model that writes nothing would otherwise score well.
+    """
+    if not prediction.strip():
+        return False
     filled = normalize(prediction) + ("\n" if task.middle.endswith("\n") else "")
     source = content[: task.span[0]] + filled + content[task.span[1] :]
     return parse_clean(task.language, source) is not None
