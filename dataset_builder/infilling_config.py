@@ -142,7 +142,7 @@ def task_settings(eval_results: dict[str, Any]) -> dict[str, Any]:
 
     infill = dict((eval_results.get("settings") or {}).get("infill") or {})
     base = ((eval_results.get("models") or {}).get("base") or {}).get("id")
-    keep = ("seed", "num_tasks", "prefix_tokens", "suffix_tokens", "mode")
+    keep = ("seed", "num_tasks", "prefix_tokens", "suffix_tokens")  # the tasks, not how they were run
     # A local path means nothing to readers of the card (and may leak a home directory): Hub ids only.
     return {**{k: infill[k] for k in keep if k in infill}, "tokenizer": base if is_hub_id(base) else None}
 

@@ -8,7 +8,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from training.complete import complete_main, split_prompt
-from training.fim import fim_tokens, psm_prompt_ids
+from training.fim import fim_tokens, psm_prompt_ids, spm_prompt_ids
 from training.infill import decode_middle
 from training.tiny import build_tiny_model, build_tiny_tokenizer
 
@@ -66,6 +66,11 @@ def test_infill_mode_from_text_files_and_fill_me(base_dir, model, tok, tmp_path,
     assert from_files == text
     assert complete_main([*args, "--prompt", PREFIX + "<FILL_ME>" + SUFFIX]) == text
     assert capsys.readouterr().out.count(text) >= 3
+    # Suffix first: Code Llama's `<PRE> <SUF>{suf} <MID> {pre}` prompt, the same greedy loop.
+    spm = complete_main([*args, "--prefix", PREFIX, "--suffix", SUFFIX, "--mode", "spm"])
+    assert spm == decode_middle(
+        tok, _greedy(model, spm_prompt_ids(tok, PREFIX, SUFFIX), [fim.eot_id, fim.eos_id], 6)
+    )
 
 
 def test_adapter_changes_the_output(base_dir, tok, tmp_path):

@@ -206,6 +206,11 @@ def test_published_tasks_are_scored_like_the_ones_cut_on_the_fly(folders, tmp_pa
         "mode": "psm",
     }
     assert cut["settings"]["infill"]["seed"] == 5
+    spm = _evaluate(
+        folders, tmp_path / "spm" / "eval_results.json", "--infill-from", str(tasks), "--infill-mode", "spm"
+    )
+    assert spm["settings"]["infill"]["mode"] == "spm"
+    assert spm["perplexity"] == reused["perplexity"]  # only the infilling prompt changed
 
     # Tasks from another version of the corpus are refused before any model is run.
     rows = [json.loads(line) for line in tasks.read_text().splitlines()]

@@ -18,8 +18,10 @@ from training.fim import (
     encode_piece,
     fim_pieces,
     fim_tokens,
+    infill_prompt_ids,
     plan_fim,
     psm_prompt_ids,
+    spm_prompt_ids,
 )
 from training.tiny import build_tiny_tokenizer
 
@@ -142,6 +144,23 @@ def test_psm_prompt(tok, nospace):
     expected = [tok.bos_token_id, tok.prefix_id, *enc(tok, "def f(")]
     expected += [tok.suffix_id, *nospace("):\n    pass\n"), tok.middle_id]
     assert ids == expected
+
+
+def test_spm_prompt_is_code_llamas_suffix_first_layout(tok, nospace):
+    ids = spm_prompt_ids(tok, "def f(", "):\n    pass\n")
+    expected = [tok.bos_token_id, tok.prefix_id, tok.suffix_id, *nospace("):\n    pass\n"), tok.middle_id]
+    assert ids == [*expected, *enc(tok, "def f(")]  # `<PRE> <SUF>{suf} <MID> {pre}`
+    assert spm_prompt_ids(tok, "", "x") == [
+        tok.bos_token_id,
+        tok.prefix_id,
+        tok.suffix_id,
+        *nospace("x"),
+        tok.middle_id,
+    ]
+    assert infill_prompt_ids(tok, "a", "b", "spm") == spm_prompt_ids(tok, "a", "b")
+    assert infill_prompt_ids(tok, "a", "b") == psm_prompt_ids(tok, "a", "b")
+    with pytest.raises(ValueError, match="use psm or spm"):
+        infill_prompt_ids(tok, "a", "b", "pms")
 
 
 def test_starcoder_style_tokens():

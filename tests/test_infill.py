@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from training.fim import encode_piece, fim_tokens, psm_prompt_ids
+from training.fim import encode_piece, fim_tokens, psm_prompt_ids, spm_prompt_ids
 from training.infill import (
     Task,
     aggregate,
@@ -214,13 +214,14 @@ def test_decode_middle_keeps_leading_spaces(tok):
         assert decode_middle(tok, encode_piece(tok, middle, leading_space=False)) == middle
 
 
-def test_greedy_generation_matches_a_hand_loop_and_batching(tok):
+@pytest.mark.parametrize("mode", ["psm", "spm"])
+def test_greedy_generation_matches_a_hand_loop_and_batching(tok, mode):
     model = build_tiny_model(tok, max_position_embeddings=256).eval()
     tasks = extract_tasks(_records(2), tok, num_tasks=5, seed=1, prefix_tokens=30, suffix_tokens=10)
-    one = generate_middles(model, tok, tasks, max_new_tokens=6, batch_size=1)
-    assert generate_middles(model, tok, tasks, max_new_tokens=6, batch_size=3) == one
+    one = generate_middles(model, tok, tasks, max_new_tokens=6, batch_size=1, mode=mode)
+    assert generate_middles(model, tok, tasks, max_new_tokens=6, batch_size=3, mode=mode) == one
     fim = fim_tokens(tok)
-    ids = psm_prompt_ids(tok, tasks[0].prefix, tasks[0].suffix)
+    ids = (psm_prompt_ids if mode == "psm" else spm_prompt_ids)(tok, tasks[0].prefix, tasks[0].suffix)
     new: list[int] = []
     with torch.no_grad():
         for _ in range(6):

@@ -170,7 +170,7 @@ def test_cli_adds_from_eval_results_and_explains_a_missing_tasks_file(
 
 def test_task_settings_keep_hub_tokenizers_only() -> None:
     results = {"settings": {"infill": {"seed": 1, "mode": "psm"}}, "models": {"base": {"id": "org/model"}}}
-    assert task_settings(results) == {"seed": 1, "mode": "psm", "tokenizer": "org/model"}
+    assert task_settings(results) == {"seed": 1, "tokenizer": "org/model"}  # mode: how they were run
 
 
 def test_evaluate_loads_published_tasks_from_a_folder_or_a_file(folder: Path, tasks_file: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from training.evaluate import load_models
-from training.fim import fim_tokens, psm_prompt_ids
+from training.fim import fim_tokens, infill_prompt_ids
 from training.infill import decode_middle, generate_ids
 
 FILL_TOKEN = "<FILL_ME>"
@@ -37,6 +37,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     suffix = p.add_mutually_exclusive_group()
     suffix.add_argument("--suffix", help="code after the cursor: the model infills between the two")
     suffix.add_argument("--suffix-file", type=Path, help="file holding the code after the cursor")
+    p.add_argument(
+        "--mode",
+        choices=["psm", "spm"],
+        default="psm",
+        help="infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM",
+    )
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
     return p
@@ -64,14 +70,17 @@ def resolve_text(args: argparse.Namespace) -> tuple[str, str | None]:
     return prefix, args.suffix
 
 
-def complete(model, tokenizer, prefix: str, suffix: str | None = None, max_new_tokens: int = 128) -> str:
-    """Greedy completion of `prefix` (until EOS), or the PSM infill between `prefix` and `suffix` (<EOT>)."""
+def complete(
+    model, tokenizer, prefix: str, suffix: str | None = None, max_new_tokens: int = 128, mode: str = "psm"
+) -> str:
+    """Greedy completion of `prefix` (until EOS), or the infill between `prefix` and `suffix` (until <EOT>)
+    with `mode`'s prompt (PSM or SPM)."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if suffix is None:
         prompt = [tokenizer.bos_token_id, *tokenizer.encode(prefix, add_special_tokens=False)]
         stops = [tokenizer.eos_token_id]
     else:
-        prompt = psm_prompt_ids(tokenizer, prefix, suffix)
+        prompt = infill_prompt_ids(tokenizer, prefix, suffix, mode)
         fim = fim_tokens(tokenizer)
         stops = [fim.eot_id, fim.eos_id]
     (new,) = generate_ids(model, [prompt], stops, pad_id, max_new_tokens)
@@ -104,6 +113,6 @@ def complete_args(args: argparse.Namespace) -> str:
         )
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
     model, tokenizer, _, _ = load_models(args.base, args.base_revision, args.adapter, dtype)
-    text = complete(model, tokenizer, prefix, suffix, args.max_new_tokens)
+    text = complete(model, tokenizer, prefix, suffix, args.max_new_tokens, args.mode)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return text

@@ -200,6 +200,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="score published tasks instead of cutting new ones: an infilling_tasks.jsonl, or a dataset "
         "folder or Hub id with an `infilling` config (at --dataset-revision), cut from --dataset's split",
     )
+    p.add_argument(
+        "--infill-mode",
+        choices=["psm", "spm"],
+        default="psm",
+        help="infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM",
+    )
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--prefix-tokens", type=int, default=1024)
     p.add_argument("--suffix-tokens", type=int, default=512)
@@ -292,7 +298,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             perplexity[name] = group_metrics(nll, counts, records)
             if tasks:
                 predictions = infill.generate_middles(
-                    model, tokenizer, tasks, args.max_new_tokens, args.batch_size, desc=f"infill {name}"
+                    model,
+                    tokenizer,
+                    tasks,
+                    args.max_new_tokens,
+                    args.batch_size,
+                    desc=f"infill {name}",
+                    mode=args.infill_mode,
                 )
                 scores = infill.score_tasks(tasks, predictions, contents)
                 infilling[name] = infill.aggregate(tasks, scores)
@@ -315,7 +327,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 "suffix_tokens": args.suffix_tokens,
             }
         )
-        | {"max_new_tokens": args.max_new_tokens, "mode": "psm"},
+        | {"max_new_tokens": args.max_new_tokens, "mode": args.infill_mode},
     }
     results = build_results(
         dataset={"id": args.dataset, "revision": args.dataset_revision, "split": args.split},

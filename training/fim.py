@@ -163,6 +163,22 @@ def psm_prompt_ids(tokenizer, prefix: str, suffix: str) -> list[int]:
     return [*_bos(t), t.prefix_id, *prefix_ids, t.suffix_id, *suffix_ids, t.middle_id]
 
 
+def spm_prompt_ids(tokenizer, prefix: str, suffix: str) -> list[int]:
+    """The suffix-first prompt `BOS <PRE> <SUF> suffix <MID> prefix` (Code Llama's `<PRE> <SUF>{suf} <MID>
+    {pre}`, the SPM layout training uses); the model continues the prefix with middle + <EOT>."""
+    t = fim_tokens(tokenizer)
+    suffix_ids = encode_piece(tokenizer, suffix, leading_space=False)
+    prefix_ids = encode_piece(tokenizer, prefix, leading_space=True)
+    return [*_bos(t), t.prefix_id, t.suffix_id, *suffix_ids, t.middle_id, *prefix_ids]
+
+
+def infill_prompt_ids(tokenizer, prefix: str, suffix: str, mode: str = "psm") -> list[int]:
+    """The infilling prompt in `mode` ("psm" or "spm")."""
+    if mode not in ("psm", "spm"):
+        raise ValueError(f"infilling mode {mode!r}: use psm or spm")
+    return (psm_prompt_ids if mode == "psm" else spm_prompt_ids)(tokenizer, prefix, suffix)
+
+
 def plan_fim(text: str, rng: np.random.Generator, fim_rate: float, spm_rate: float) -> FimPlan:
     """Choose CLM / PSM / SPM and the two split points. The only random step; pure given `rng`'s state.
 

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.eval_results import write_atomic
-from training.fim import decode_piece, encode_piece, fim_tokens, psm_prompt_ids
+from training.fim import decode_piece, encode_piece, fim_tokens, infill_prompt_ids
 
 TASKS_FILE = "infilling_tasks.jsonl"
 LANGUAGES = ("python", "go")
@@ -321,12 +321,18 @@ def generate_ids(
 
 
 def generate_middles(
-    model, tokenizer, tasks: Sequence[Task], max_new_tokens: int, batch_size: int = 1, desc: str = "infill"
+    model,
+    tokenizer,
+    tasks: Sequence[Task],
+    max_new_tokens: int,
+    batch_size: int = 1,
+    desc: str = "infill",
+    mode: str = "psm",
 ) -> list[str]:
-    """Greedy PSM infills of `tasks`, each stopping at <EOT> (or EOS)."""
+    """Greedy infills of `tasks` with `mode`'s prompt (PSM or SPM), each stopping at <EOT> (or EOS)."""
     fim = fim_tokens(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else fim.eos_id
-    prompts = [psm_prompt_ids(tokenizer, t.prefix, t.suffix) for t in tasks]
+    prompts = [infill_prompt_ids(tokenizer, t.prefix, t.suffix, mode) for t in tasks]
     new = generate_ids(model, prompts, [fim.eot_id, fim.eos_id], pad_id, max_new_tokens, batch_size, desc)
     return [decode_middle(tokenizer, ids) for ids in new]
 
