@@ -128,7 +128,7 @@ def stage_evaluate(job: Job, dataset_dir: Path, run_dir: Path) -> Path:
 def stage_cards(job: Job, run_dir: Path, eval_results: Path, dataset_dir: Path, manifest: dict) -> Path:
     """Stage the Hub model folder (adapter files, model card, plots, eval results), and add the evaluation's
     infilling tasks to the dataset folder as its `infilling` config, so the benchmark is published too."""
-    from dataset_builder.infilling_config import add_infilling_config, task_settings
+    from dataset_builder.infilling_config import add_from_eval_results
     from model_card.stage import stage_model
 
     model_dir = stage_model(
@@ -139,10 +139,7 @@ def stage_cards(job: Job, run_dir: Path, eval_results: Path, dataset_dir: Path, 
         dataset_id=dataset_repo_id(job, manifest),
         manifest_path=dataset_dir / "manifest.json",
     )
-    results = json.loads(eval_results.read_text())
-    tasks_file = (results.get("infilling") or {}).get("tasks_file")
-    if tasks_file:
-        add_infilling_config(dataset_dir, eval_results.with_name(tasks_file), task_settings(results))
+    add_from_eval_results(dataset_dir, eval_results)  # nothing to add when the evaluation ran no infilling
     return model_dir
 
 

@@ -99,22 +99,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_add_infilling(args: argparse.Namespace) -> int:
-    import json
+    from .infilling_config import InfillingConfigError, add_from_eval_results
 
-    from .infilling_config import InfillingConfigError, add_infilling_config, task_settings
-
-    try:
-        results = json.loads(args.eval_results.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise InfillingConfigError(f"cannot read {args.eval_results}: {err}") from None
-    tasks_file = (results.get("infilling") or {}).get("tasks_file")
-    if not tasks_file:
+    manifest = add_from_eval_results(args.folder, args.eval_results)
+    if manifest is None:
         raise InfillingConfigError(
             f"{args.eval_results} has no infilling results: run evaluate with --infill-tasks N (N > 0)"
         )
-    manifest = add_infilling_config(
-        args.folder, args.eval_results.with_name(tasks_file), task_settings(results)
-    )
     info = manifest["infilling"]
     print(
         f"added {info['tasks']} infilling tasks from {info['files']} files to {args.folder}: "

@@ -192,3 +192,17 @@ def add_infilling_config(
         if tmp.exists():
             shutil.rmtree(tmp)
     return manifest
+
+
+def add_from_eval_results(folder: str | Path, eval_results_path: str | Path) -> dict[str, Any] | None:
+    """Add the tasks that eval_results.json names (read from beside it) with their settings; returns the new
+    manifest, or None when that evaluation ran no infilling."""
+    path = Path(eval_results_path)
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InfillingConfigError(f"cannot read {path}: {err}") from None
+    tasks_file = (results.get("infilling") or {}).get("tasks_file")
+    if not tasks_file:
+        return None
+    return add_infilling_config(folder, path.with_name(tasks_file), task_settings(results))

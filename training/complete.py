@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from training.evaluate import load_models
-from training.fim import fim_tokens, infill_prompt_ids
+from training.fim import INFILL_MODE_HELP, INFILL_MODES, fim_tokens, infill_prompt_ids
 from training.infill import decode_middle, generate_ids
 
 FILL_TOKEN = "<FILL_ME>"
@@ -37,12 +37,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     suffix = p.add_mutually_exclusive_group()
     suffix.add_argument("--suffix", help="code after the cursor: the model infills between the two")
     suffix.add_argument("--suffix-file", type=Path, help="file holding the code after the cursor")
-    p.add_argument(
-        "--mode",
-        choices=["psm", "spm"],
-        default="psm",
-        help="infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM",
-    )
+    p.add_argument("--mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
     return p

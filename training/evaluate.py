@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.eval_results import perplexity_metrics
+from training.fim import INFILL_MODE_HELP, INFILL_MODES
 
 OUTPUTS_FILE = "infilling_outputs.jsonl"
 
@@ -200,12 +201,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="score published tasks instead of cutting new ones: an infilling_tasks.jsonl, or a dataset "
         "folder or Hub id with an `infilling` config (at --dataset-revision), cut from --dataset's split",
     )
-    p.add_argument(
-        "--infill-mode",
-        choices=["psm", "spm"],
-        default="psm",
-        help="infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM",
-    )
+    p.add_argument("--infill-mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--prefix-tokens", type=int, default=1024)
     p.add_argument("--suffix-tokens", type=int, default=512)

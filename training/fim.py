@@ -172,9 +172,13 @@ def spm_prompt_ids(tokenizer, prefix: str, suffix: str) -> list[int]:
     return [*_bos(t), t.prefix_id, t.suffix_id, *suffix_ids, t.middle_id, *prefix_ids]
 
 
+INFILL_MODES = ("psm", "spm")
+INFILL_MODE_HELP = "infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM"
+
+
 def infill_prompt_ids(tokenizer, prefix: str, suffix: str, mode: str = "psm") -> list[int]:
     """The infilling prompt in `mode` ("psm" or "spm")."""
-    if mode not in ("psm", "spm"):
+    if mode not in INFILL_MODES:
         raise ValueError(f"infilling mode {mode!r}: use psm or spm")
     return (psm_prompt_ids if mode == "psm" else spm_prompt_ids)(tokenizer, prefix, suffix)
 
