@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,20 +116,49 @@ def cmd_add_infilling(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(BaseException):
+    """SIGTERM as an exception in the main thread, so every `finally` runs (pool shutdown, temp folders)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    raise _Terminated
+
+
 def cmd_build(args: argparse.Namespace) -> int:
+    import logging
+
     from .build import build_corpus
     from .summary import print_summary
 
+    # Notes such as "removed <stale temp folder>" (atomic.remove_stale) go to stderr as plain lines.
+    notes = logging.StreamHandler(sys.stderr)
+    logging.getLogger("dataset_builder").addHandler(notes)
     start = time.perf_counter()
-    manifest = build_corpus(
-        args.out,
-        args.config,
-        overrides=args.set,
-        mirrors=args.mirrors,
-        sources=_sources_arg(args.source),
-        cache_dir=args.cache_dir,
-        progress=not args.no_progress,
-    )
+    main_thread = threading.current_thread() is threading.main_thread()  # signal.signal needs it
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    try:
+        manifest = build_corpus(
+            args.out,
+            args.config,
+            overrides=args.set,
+            mirrors=args.mirrors,
+            sources=_sources_arg(args.source),
+            cache_dir=args.cache_dir,
+            progress=not args.no_progress,
+        )
+    except (KeyboardInterrupt, _Terminated) as exc:
+        name, code = ("SIGINT", 130) if isinstance(exc, KeyboardInterrupt) else ("SIGTERM", 143)
+        print(
+            f"error: build stopped by {name}; its workers and temporary folders were removed and no "
+            f"half-written output was left: run the same command again to build {args.out}",
+            file=sys.stderr,
+        )
+        return code
+    finally:
+        logging.getLogger("dataset_builder").removeHandler(notes)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print_summary(manifest)
     sha = manifest["config_sha256"]  # the manifest already holds it: no second config load
     print(f"wrote {args.out} (config_sha256 {sha[:12]}) in {time.perf_counter() - start:.1f}s")

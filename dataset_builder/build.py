@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
+from .atomic import remove_stale, staging_dir
 from .config import DEFAULT_CACHE, load_config
 from .export import export_dataset
 from .hf_builder import build_dataset, make_builder
@@ -30,19 +32,27 @@ def build_corpus(
     per-repo cache (per_repo/) and prepared builds (datasets/); `workers` processes read the repos that
     miss the per-repo cache (the output does not depend on it). `stats`, when given, receives what this
     run recomputed ("computed": repos processed, "parsed": files parse-checked), kept out of the manifest.
+    The temp folder the export is written into is made beside `out` before the pipeline starts, named
+    after this process; folders that killed builds left there are removed first (atomic.remove_stale).
     """
     cfg = load_config(config, overrides or [])
     cache_dir = Path(cache_dir)
     resolved = resolve_sources(cfg, cache_dir, Path(mirrors) if mirrors else None, sources or {})
-    builder = make_builder(
-        cfg,
-        resolved,
-        cache_dir / "datasets",
-        progress=progress,
-        repo_cache_dir=cache_dir / "per_repo",
-        workers=workers,
-    )
-    dd, report = build_dataset(builder, progress=progress)
-    if stats is not None:
-        stats.update(computed=list(builder.computed), parsed=builder.parsed)
-    return export_dataset(dd, report, cfg, out)
+    out = Path(out).resolve()
+    remove_stale(out)
+    staging = staging_dir(out)
+    try:
+        builder = make_builder(
+            cfg,
+            resolved,
+            cache_dir / "datasets",
+            progress=progress,
+            repo_cache_dir=cache_dir / "per_repo",
+            workers=workers,
+        )
+        dd, report = build_dataset(builder, progress=progress)
+        if stats is not None:
+            stats.update(computed=list(builder.computed), parsed=builder.parsed)
+        return export_dataset(dd, report, cfg, out, staging=staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when the export moved it into place

@@ -19,16 +19,22 @@ from typing import Any
 
 import yaml
 
+from .gitread import mask_credentials, ref_problem, url_credentials, url_problem
+
 DEFAULT_CONFIG = Path(__file__).with_name("corpus.yaml")
 DEFAULT_CACHE = Path.home() / ".cache" / "flyte-llama"  # partial clones and prepared builds
 SPLIT_ROLES = ("train", "test")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # names that become file and folder names
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class ConfigError(ValueError):
-    """The corpus config is invalid; the message names the file, the key and the fix."""
+    """The corpus config is invalid; the message names the file, the key and the fix (credentials masked)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_credentials(message))
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ class DedupConfig:
             raise ConfigError(f"dedup.ngram must be in 1..8, got {self.ngram}")
         if self.workers < 1:
             raise ConfigError(f"dedup.workers must be >= 1, got {self.workers}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"dedup.seed must be in 0..2**32-1 (numpy's seed range), got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -186,41 +194,70 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _check_name(value: str, key: str, example: str) -> None:
+    if not _NAME.match(value) or ".." in value:
+        raise ConfigError(
+            f"{key} {value!r} becomes a file/folder name: use letters, digits, '.', '_' or '-', starting "
+            f"with a letter or digit, without '..' (e.g. {example})"
+        )
+
+
+def _check_repo(repo: RepoSpec, where: str) -> None:
+    _check_name(repo.name, f"{where}: name", "flytekit")
+    if not _SHA.match(repo.commit):
+        raise ConfigError(
+            f"{where}: commit {repo.commit!r} is not a full 40-hex lowercase SHA; "
+            f"run `python -m dataset_builder pin --write` to resolve {repo.ref!r}"
+        )
+    if repo.split not in SPLIT_ROLES:
+        raise ConfigError(f"{where}: split {repo.split!r} is not one of {SPLIT_ROLES}")
+    if not repo.ref or not repo.url or not repo.license:
+        raise ConfigError(f"{where}: url, ref and license must be non-empty")
+    if problem := ref_problem(repo.ref):
+        raise ConfigError(f"{where}: ref {repo.ref!r} {problem}; use a branch or tag name, e.g. v1.2.3")
+    if problem := url_problem(repo.url):
+        raise ConfigError(f"{where}: url {repo.url!r} {problem}")
+    if url_credentials(repo.url):  # the url is published in manifest.json and the dataset card
+        raise ConfigError(
+            f"{where}: url {repo.url!r} carries credentials, and the url is published with the corpus; "
+            f"remove them and use a git credential helper, or pass --source {repo.name}=URL for this build"
+        )
+
+
+def _positive(value: float, key: str, default: float) -> None:
+    if not value > 0:  # not `<= 0`: NaN fails every comparison and must be refused too
+        raise ConfigError(f"{key} must be > 0, got {value}; the default is {default}")
+
+
 def validate(cfg: CorpusConfig) -> CorpusConfig:
     """Semantic checks on a typed config; returns it unchanged or raises ConfigError."""
     if not _SEMVER.match(cfg.version):
         raise ConfigError(f"version {cfg.version!r} is not semver MAJOR.MINOR.PATCH (e.g. 1.0.0)")
+    _check_name(cfg.name, "name", "flyte-llama-corpus")
+    if not _HUB_ID.match(cfg.hub_repo_id) or ".." in cfg.hub_repo_id:
+        raise ConfigError(f"hub_repo_id {cfg.hub_repo_id!r} is not a Hub id NAMESPACE/NAME (e.g. org/corpus)")
     if not cfg.repos:
         raise ConfigError("repos: list at least one repository")
     seen: set[str] = set()
     for i, repo in enumerate(cfg.repos):
         where = f"repos[{i}] ({repo.name})"
-        if not _NAME.match(repo.name):
-            raise ConfigError(f"{where}: name must be letters, digits, '.', '_' or '-'")
+        _check_repo(repo, where)
         if repo.name in seen:
             raise ConfigError(f"{where}: duplicate repo name {repo.name!r}; names must be unique")
         seen.add(repo.name)
-        if not _SHA.match(repo.commit):
-            raise ConfigError(
-                f"{where}: commit {repo.commit!r} is not a full 40-hex lowercase SHA; "
-                f"run `python -m dataset_builder pin --write` to resolve {repo.ref!r}"
-            )
-        if repo.split not in SPLIT_ROLES:
-            raise ConfigError(f"{where}: split {repo.split!r} is not one of {SPLIT_ROLES}")
-        if not repo.ref or not repo.url or not repo.license:
-            raise ConfigError(f"{where}: url, ref and license must be non-empty")
     if not 0 <= cfg.splits.validation_fraction < 1:
         raise ConfigError(
             f"splits.validation_fraction must be in [0, 1), got {cfg.splits.validation_fraction}"
         )
-    f = cfg.filters
+    f, defaults = cfg.filters, FilterConfig()
     for key in ("max_file_bytes", "max_json_bytes", "max_line_chars", "max_encoded_run_chars"):
-        if getattr(f, key) <= 0:
-            raise ConfigError(f"filters.{key} must be > 0, got {getattr(f, key)}")
+        _positive(getattr(f, key), f"filters.{key}", getattr(defaults, key))
+    _positive(f.max_mean_line_chars, "filters.max_mean_line_chars", defaults.max_mean_line_chars)
     if not 0 <= f.min_alnum_fraction <= 1:
         raise ConfigError(f"filters.min_alnum_fraction must be in [0, 1], got {f.min_alnum_fraction}")
-    if cfg.export.row_group_size <= 0 or cfg.export.max_shard_bytes <= 0:
-        raise ConfigError("export.row_group_size and export.max_shard_bytes must be > 0")
+    export = ExportConfig()
+    _positive(cfg.export.row_group_size, "export.row_group_size", export.row_group_size)
+    _positive(cfg.export.max_shard_bytes, "export.max_shard_bytes", export.max_shard_bytes)
     return cfg
 
 

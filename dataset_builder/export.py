@@ -4,8 +4,9 @@
     <out>/README.md                                 dataset card (model_card/dataset_card.py)
     <out>/manifest.json                             version, config, pins, counts, drops, shard sha256
 
-Everything is written into a temp folder beside `out` and renamed into place only when complete; an
-existing `out` is replaced only then. No timestamps anywhere, so the same rows give the same bytes.
+Everything is written into a temp folder beside `out` (atomic.staging_dir, named after the building
+process) and renamed into place only when complete; an existing `out` is replaced only then. No
+timestamps anywhere, so the same rows give the same bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfo, DatasetInfosDict
 
-from .atomic import replace_dir
+from .atomic import remove_stale, replace_dir, staging_dir
 from .config import CorpusConfig
 from .hf_builder import FEATURES
 from .record import ARROW_SCHEMA, SPLITS
@@ -137,14 +137,23 @@ def dataset_info(tables: dict[str, pa.Table], shards_dir: Path, cfg: CorpusConfi
 
 
 def export_dataset(
-    dd: datasets.DatasetDict, report: dict[str, Any], cfg: CorpusConfig, out: str | Path
+    dd: datasets.DatasetDict,
+    report: dict[str, Any],
+    cfg: CorpusConfig,
+    out: str | Path,
+    staging: Path | None = None,
 ) -> dict[str, Any]:
-    """Write the Hub folder to `out` (atomically) and return its manifest."""
+    """Write the Hub folder to `out` (atomically) and return its manifest.
+
+    `staging`: an empty folder from atomic.staging_dir(out) to write into (build_corpus makes it before
+    the pipeline runs); default: a new one. It is moved to `out` when complete, else removed.
+    """
     from model_card.dataset_card import render_dataset_card
 
     out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    if staging is None:
+        remove_stale(out)
+    tmp = Path(staging) if staging is not None else staging_dir(out)
     tmp.chmod(0o755)  # mkdtemp makes it private; the published folder is not
     try:
         tables = {s: split_table(dd[s]) for s in SPLITS if s in dd}  # empty splits are not exported

@@ -1,8 +1,10 @@
 """`pin`: resolve each repo's ref again and (with --write) put the new SHAs into the YAML recipe.
 
 Remote URLs are resolved with `git ls-remote` (no clone needed); local repos (--mirrors, --source PATH)
-with `git rev-parse`. The YAML is edited line by line, only the `commit:` value of each repo, so comments
-and layout survive; the result is loaded again and checked before it replaces the file.
+with `git rev-parse`. What a ref resolves to must be a commit (a tag can name a blob or a tree): remote
+pins are checked by fetching just that commit into a throw-away repo, local ones with `^{commit}`.
+The YAML is edited line by line, only the `commit:` value of each repo, so comments and layout
+survive; the result is loaded again and checked before it replaces the file.
 """
 
 from __future__ import annotations
@@ -14,14 +16,46 @@ import tempfile
 from pathlib import Path
 
 from .config import CorpusConfig, RepoSpec, load_config
-from .gitread import GitError, git
-from .sources import GIT_ENV, NETWORK_TIMEOUT_S, SourceError, _git_dir_of, _is_url
+from .gitread import SAFE_OPTIONS, GitError, git, is_url, one_line
+from .sources import GIT_ENV, NETWORK_TIMEOUT_S, SourceError, _git_dir_of, check_overrides
+
+
+def _not_a_commit(repo: str, ref: str, kind: str, where: str) -> SourceError:
+    return SourceError(
+        f"{repo}: ref {ref!r} in {where} points to a {kind}, not a commit; set `ref:` to a branch or a "
+        f"tag that names a commit"
+    )
+
+
+def _check_remote_commit(url: str, refname: str, sha: str, ref: str, repo: str) -> None:
+    """Fetch only `refname` (depth 1, no trees or blobs) into a temp repo and check `sha` is a commit."""
+    with tempfile.TemporaryDirectory(prefix="flyte-llama-pin-") as tmp:
+        cmd = ["git", *SAFE_OPTIONS, f"--git-dir={tmp}"]
+        fetch = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", "--filter=tree:0"]
+        try:
+            subprocess.run([*cmd, "init", "--bare", "--quiet"], capture_output=True, check=True)
+            proc = subprocess.run(
+                [*cmd, *fetch, "--", url, f"+{refname}:refs/pin/check"],
+                capture_output=True,
+                text=True,
+                env=GIT_ENV,
+                timeout=NETWORK_TIMEOUT_S,
+                check=False,
+            )
+        except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
+            what = f"{repo}: checking {refname} at {url} failed ({exc})"
+            raise SourceError(f"{what}; check the network or use --mirrors DIR") from None
+        if proc.returncode != 0:
+            raise SourceError(f"{repo}: fetching {refname} from {url} failed: {one_line(proc.stderr)}")
+        kind = subprocess.run([*cmd, "cat-file", "-t", sha], capture_output=True, text=True, check=False)
+        if kind.stdout.strip() != "commit":
+            raise _not_a_commit(repo, ref, kind.stdout.strip() or "missing object", url)
 
 
 def _ls_remote(url: str, ref: str, repo: str) -> str:
     try:
         proc = subprocess.run(
-            ["git", "ls-remote", url, ref, f"{ref}^{{}}"],
+            ["git", *SAFE_OPTIONS, "ls-remote", "--", url, ref, f"{ref}^{{}}"],
             capture_output=True,
             text=True,
             env=GIT_ENV,
@@ -34,12 +68,13 @@ def _ls_remote(url: str, ref: str, repo: str) -> str:
         ) from None
     if proc.returncode != 0:
         raise SourceError(
-            f"{repo}: cannot reach {url}: {proc.stderr.strip()}. Check the URL or use --mirrors DIR"
+            f"{repo}: cannot reach {url}: {one_line(proc.stderr)}. Check the URL or use --mirrors DIR"
         )
     refs = dict(reversed(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line)
     # Annotated tags: the peeled "^{}" entry is the commit; prefer exact branch/tag names over suffixes.
     for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
         if name in refs:
+            _check_remote_commit(url, name.removesuffix("^{}"), refs[name], ref, repo)
             return refs[name]
     raise SourceError(
         f"{repo}: ref {ref!r} not found at {url}; fix `ref:` in the config (a branch or tag name)"
@@ -47,14 +82,20 @@ def _ls_remote(url: str, ref: str, repo: str) -> str:
 
 
 def _rev_parse(git_dir: Path, ref: str, repo: str) -> str:
+    # `ref` passed config validation (gitread.ref_problem): it cannot start with '-', so no option.
     for name in (f"refs/tags/{ref}", f"refs/heads/{ref}", f"refs/remotes/origin/{ref}", ref):
+        try:
+            git(git_dir, "rev-parse", "--verify", "--quiet", name)
+        except GitError:
+            continue
         try:
             return git(git_dir, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}").strip()
         except GitError:
-            continue
+            kind = git(git_dir, "cat-file", "-t", f"{name}^{{}}").strip()
+            raise _not_a_commit(repo, ref, kind, str(git_dir)) from None
     raise SourceError(
-        f"{repo}: ref {ref!r} not found in {git_dir}; fetch it there (`git -C {git_dir} fetch origin {ref}`) "
-        f"or fix `ref:` in the config"
+        f"{repo}: ref {ref!r} not found in {git_dir}; fetch it there "
+        f"(`git -C {git_dir} fetch -- origin {ref}`) or fix `ref:` in the config"
     )
 
 
@@ -70,7 +111,7 @@ def resolve_ref(spec: RepoSpec, mirrors: Path | None = None, override: str | Non
                 f"{spec.name}: no git repo at {mirrors / spec.name} or {mirrors / spec.name}.git"
             )
     location = location or spec.url
-    if _is_url(location):
+    if is_url(location):
         return _ls_remote(location, spec.ref, spec.name)
     git_dir = _git_dir_of(Path(location).expanduser())
     if git_dir is None:
@@ -83,6 +124,7 @@ def resolve_pins(
 ) -> dict[str, str]:
     """{repo name: new SHA} for every repo of the config."""
     overrides = overrides or {}
+    check_overrides(overrides)
     return {r.name: resolve_ref(r, mirrors, overrides.get(r.name)) for r in cfg.repos}
 
 

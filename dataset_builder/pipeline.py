@@ -20,10 +20,8 @@ files it has never parsed.
 from __future__ import annotations
 
 import importlib.metadata
-import multiprocessing
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
@@ -39,9 +37,10 @@ from .gitread import MODE_SUBMODULE, MODE_SYMLINK, git, list_tree, read_blobs
 from .languages import DOC_LANGUAGES, detect_language, is_doc, is_test_path, parses
 from .notebooks import NotebookError, notebook_to_percent
 from .record import SPLITS, Record, count_lines, record_id
-from .redact import redact_records
+from .redact import redact_records, secret_paths
 from .sources import Source, fetch_blobs
 from .splits import assign_split
+from .workers import worker_pool as _pool
 
 StageFn = Callable[[list[Record]], tuple[list[Record], dict[str, Any]]]
 # Libraries whose version changes what the per-repo step produces (parse checks, secret plugins).
@@ -160,6 +159,15 @@ def _to_record(
     return record, None
 
 
+def _utf8(path: str) -> bool:
+    """False for a name that list_tree could not decode (its bytes are kept as lone surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def process_repo(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bool = True) -> RepoOutput:
     """Read `spec` at its pinned commit; filter and redact every file, counting each drop. `parses` is
     left None: `parse_check` fills it in for the files that survive dedup."""
@@ -167,6 +175,10 @@ def process_repo(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bo
     filter_drops: Counter[str] = Counter()
     candidates: list[tuple[str, str, str | None]] = []  # (path, blob sha, language or None)
     for entry in list_tree(source.git_dir, spec.commit):
+        if not entry.path.isascii() and not _utf8(entry.path):
+            # git allows any bytes in a name; the Parquet `path` column (and the Hub) is UTF-8 only.
+            read_drops["undecodable_path"] += 1
+            continue
         if entry.mode == MODE_SUBMODULE:
             read_drops["submodule"] += 1
             continue
@@ -181,10 +193,16 @@ def process_repo(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bo
             filter_drops[reason] += 1
             continue
         candidates.append((entry.path, entry.sha, language))
+    # The `path` column is published as is: a file whose name holds a secret is dropped, never renamed.
+    flagged = secret_paths([path for path, _, _ in candidates])
+    if flagged:
+        filter_drops["secret_in_path"] += len(flagged)
+        candidates = [c for c in candidates if c[0] not in flagged]
 
     fetched = fetch_blobs(source, spec.commit, {sha for _, sha, _ in candidates})
     records: list[Record] = []
-    blobs = read_blobs(source.git_dir, [sha for _, sha, _ in candidates])
+    paths = {sha: path for path, sha, _ in candidates}  # so a corrupt object's error names its file
+    blobs = read_blobs(source.git_dir, [sha for _, sha, _ in candidates], paths=paths, repo=spec.name)
     bar = tqdm(total=len(candidates), desc=f"{spec.name:>24}", unit="file", disable=not progress, leave=False)
     with bar:
         for (path, sha, language), (_, data) in zip(candidates, blobs, strict=True):
@@ -228,11 +246,6 @@ def _process_uncached(spec: RepoSpec, source: Source, cfg: CorpusConfig, progres
 
 def _parse_all(items: list[tuple[str, str]]) -> list[bool | None]:
     return [parses(language, content) for language, content in items]
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # fork: workers inherit the imported modules (tree-sitter grammars, detect-secrets) for free.
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
 
 
 def parse_check(

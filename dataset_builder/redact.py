@@ -7,18 +7,27 @@ holds a secret.
 
 What is found, and replaced by what:
 
-- PEM private keys, the whole block from BEGIN to END → `<REDACTED_PRIVATE_KEY>` (a bare header string with
-  no key body, e.g. a constant used to parse keys, is code and is kept).
+- PEM and PGP private keys, the whole block from BEGIN to END (armor headers such as `Version:` and
+  `Comment:` included; a block cut off before its END up to where the key text stops) →
+  `<REDACTED_PRIVATE_KEY>` (a bare header string with no key body, e.g. a constant used to parse keys, is
+  code and is kept). detect-secrets' PrivateKeyDetector only reports the header line, so it cannot say
+  where a block ends: the block patterns here are our own.
 - Tokens with a known shape → `<REDACTED_SECRET>`: AWS access key ids, GitHub tokens (ghp_/gho_/ghu_/ghs_/
-  ghr_, github_pat_), Hugging Face tokens (hf_), Slack tokens and webhooks — our own patterns — plus the
-  maintained detect-secrets plugins listed in `DETECT_SECRETS_PLUGINS` (Stripe, GitLab, npm, PyPI, OpenAI,
-  SendGrid, Square, JWT, Azure storage, AWS secret keys, …) run through `detect_secrets.core.scan.scan_line`
-  with its default false-positive filters.
-- Passwords in URLs (`scheme://user:PASSWORD@host`) and quoted values assigned to secret-like names
-  (`password = "…"`, `api_key: '…'`) → `<REDACTED_SECRET>`, only when the value looks like a real secret:
-  ≥ 8 characters, letters *and* digits, not a template (`${…}`, `{{…}}`, `<…>`) and no placeholder word
-  (example, changeme, password, secret, dummy, test, …).
+  ghr_, github_pat_), Hugging Face tokens (hf_), Slack tokens and webhooks, Google API keys (AIza…),
+  Google OAuth client secrets (GOCSPX-…) and access tokens (ya29.…) — our own patterns: detect-secrets has
+  no plugin for them — plus the maintained detect-secrets plugins listed in `DETECT_SECRETS_PLUGINS`
+  (Stripe, GitLab, npm, PyPI, OpenAI, SendGrid, Square, JWT, Azure storage, AWS secret keys, …) run through
+  `detect_secrets.core.scan.scan_line` with its default false-positive filters.
+- Passwords in URLs (`scheme://user:PASSWORD@host`, the user may be empty) and quoted values assigned to
+  secret-like names (`password = "…"`, `api_key: '…'`) → `<REDACTED_SECRET>`, only when the value looks
+  like a real secret: ≥ 8 characters, letters *and* digits, not a template (`${…}`, `{{…}}`, `<…>`) and
+  no placeholder word (example, changeme, password, secret, dummy, test, …). A URL password may hold `/`
+  (AWS secret keys do; detect-secrets' BasicAuthDetector stops at `/` and at `!$&'()*+,;=`, and has no
+  host allow-list, so it is not used); then at least two digits and not `host:PORT/path@…`.
 - Email addresses → `<EMAIL>`.
+- File paths (`secret_paths`): a path holding any finding above — AWS's example keys included: a file
+  named after a key is no useful code — is reported so the pipeline drops the file (`secret_in_path`);
+  the `path` column is published as is.
 
 Not used: detect-secrets' entropy detectors and KeywordDetector (on code they flag hashes, ids and every
 `token = "..."` constant), IPPublicDetector (an IP is not a secret), and the plugins without a literal
@@ -79,12 +88,17 @@ _PLUGIN_ANCHORS = (
     "hooks.slack.com", "sq0csp-", "k_live_",
 )  # fmt: skip
 
-# A key block: header, a body of base64 (possibly with "\n" escapes, Proc-Type headers), footer. The
-# body class excludes quotes and brackets, so a match never runs past the string it sits in.
+# A key block: header, armor header lines (`Proc-Type: 4,ENCRYPTED`, PGP's `Version:`/`Comment: a <b@c>`,
+# each to the end of its line), a body of base64 (possibly with "\n" escapes), footer. The body class
+# excludes quotes and brackets, so a match never runs past the string it sits in.
+_KEY_HEADERS = r"(?:(?:\\n|\r?\n)[A-Za-z][A-Za-z-]*: [^\r\n\"'\\]*)*"
 _PEM = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[A-Za-z0-9+/=\s\\:,.-]{40,}?-----END \1PRIVATE KEY-----"
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY((?: BLOCK)?)-----" + _KEY_HEADERS
+    + r"[A-Za-z0-9+/=\s\\:,.-]{40,}?-----END \1PRIVATE KEY\2-----"
+)  # fmt: skip
+_PEM_TRUNCATED = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----" + _KEY_HEADERS + r"[A-Za-z0-9+/=\s\\]{64,}"
 )
-_PEM_TRUNCATED = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{64,}")
 # kind → (literals every match contains, pattern). The literals pick the lines the pattern runs on: a
 # regex that starts with a character class scans 100 MB slowly, `str.find` of a literal does not.
 _TOKENS = {
@@ -101,10 +115,18 @@ _TOKENS = {
         ("xox", "hooks.slack.com"),
         re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/T\w+/B\w+/\w+"),
     ),
+    # Google's shapes: API keys are AIza + 35 characters, client secrets GOCSPX- + 28 (20-60 taken, so a
+    # variant of another length still goes whole), access tokens ya29. + any length.
+    "google_api_key": (("AIza",), re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])")),
+    "google_oauth_client_secret": (
+        ("GOCSPX-",),
+        re.compile(r"(?<![\w-])GOCSPX-[0-9A-Za-z_-]{20,60}(?![\w-])"),
+    ),
+    "google_oauth_token": (("ya29.",), re.compile(r"(?<![\w.-])ya29\.[0-9A-Za-z_-]{20,}")),
 }
-_ALLOWED_TOKENS = {"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+_ALLOWED_TOKENS = frozenset({"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"})
 
-_URL_PASSWORD = re.compile(r"(://[^\s/:@'\"]+:)([^\s/@'\"]+)(@)([^\s/:'\"]+)")
+_URL_PASSWORD = re.compile(r"(://[^\s/:@'\"]*:)([^\s@'\"]+)(@)([^\s/:'\"@]+)")
 _KEY_WORDS = ("password", "passwd", "passwort", "pwd", "secret", "token", "apikey", "api_key", "api-key",
               "access_key", "accesskey")  # fmt: skip
 # name, assignment operator, quoted value; the name must contain a key word (checked in Python).
@@ -135,7 +157,7 @@ _RE2_GATE = "|".join(
     for g in (
         r"PRIVATE KEY",
         r"[A-Za-z0-9][A-Za-z0-9._%+-]*@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}",  # email
-        r"://[^\s/:@'\"]+:[^\s/@'\"]+@",  # password in a URL
+        r"://[^\s/:@'\"]*:[^\s@'\"]+@",  # password in a URL
         r"(?i:password|passwd|passwort|pwd|secret|token|apikey|api_key|api-key|access_key|accesskey)"
         r"[\w.-]*[\"']?[ \t]*(:=|=|:)[ \t]*[\"'][^\"'\s]{8,200}[\"']",  # assignment
         r"(?i:password|passwd|passwort|pwd|secret|token|apikey|api_key|api-key|access_key|accesskey)"
@@ -145,6 +167,7 @@ _RE2_GATE = "|".join(
         r"gh[pousr]_|github_pat_|hf_[A-Za-z0-9]{30}|(?i:xox|hooks\.slack\.com)",
         r"AccountKey=|gl(pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-|GR1348941|eyJ|_authToken|T3BlbkFJ",
         r"pypi-|SG\.|sq0csp-|k_live_",
+        r"AIza|GOCSPX-|ya29\.",  # Google
     )
 )
 
@@ -191,8 +214,9 @@ def _on_lines(text: str, spans: list[tuple[int, int]], fn) -> str:
     return "".join(parts)
 
 
-def redact_text(text: str) -> tuple[str, Counter]:
-    """Redacted text and the number of replacements by kind. Call inside `scanner_settings()`."""
+def redact_text(text: str, allowed: frozenset[str] = _ALLOWED_TOKENS) -> tuple[str, Counter]:
+    """Redacted text and the number of replacements by kind; tokens in `allowed` are kept. Call inside
+    `scanner_settings()`."""
     counts: Counter = Counter()
 
     def sub(kind: str, pattern: re.Pattern, repl):
@@ -211,11 +235,14 @@ def redact_text(text: str) -> tuple[str, Counter]:
         text = sub("private_key", _PEM, lambda m: PRIVATE_KEY)(text)
         text = sub("private_key", _PEM_TRUNCATED, lambda m: PRIVATE_KEY)(text)
     for kind, (literals, pattern) in _TOKENS.items():
-        redact = sub(kind, pattern, lambda m: m.group(0) if m.group(0) in _ALLOWED_TOKENS else SECRET)
+        redact = sub(kind, pattern, lambda m: m.group(0) if m.group(0) in allowed else SECRET)
         text = _on_lines(text, _line_spans(text, text, literals), redact)
 
     def url(m: re.Match) -> str:
-        if _ALLOWED_HOST.search(m.group(4)) or not looks_like_secret(m.group(2), min_digits=0):
+        password = m.group(2)
+        if "/" in password and (password.split("/")[0].isdigit() or not looks_like_secret(password)):
+            return m.group(0)  # `host:PORT/path@ref`, or a path rather than a key
+        if _ALLOWED_HOST.search(m.group(4)) or not looks_like_secret(password, min_digits=0):
             return m.group(0)
         return m.group(1) + SECRET + m.group(3) + m.group(4)
 
@@ -242,13 +269,13 @@ def redact_text(text: str) -> tuple[str, Counter]:
     text = _on_lines(text, spans, sub("password_assignment", _BARE_YAML_ASSIGNMENT, bare))
     email = sub("email", _EMAIL, lambda m: m.group(0) if _email_allowed(m.group(0)) else EMAIL)
     text = _on_lines(text, _line_spans(text, text, ["@"]), email)
-    return _scan_with_plugins(text, counts), counts
+    return _scan_with_plugins(text, counts, allowed), counts
 
 
-def _scan_with_plugins(text: str, counts: Counter) -> str:
+def _scan_with_plugins(text: str, counts: Counter, allowed: frozenset[str]) -> str:
     def on_line(line: str) -> str:
         for kind, value in sorted({(s.type, s.secret_value) for s in scan_line(line) if s.secret_value}):
-            if value in _ALLOWED_TOKENS or value not in line:
+            if value in allowed or value not in line:
                 continue
             # Some plugin regexes end lazily (JWT stops before the signature): redact the whole token.
             tail = re.compile(re.escape(value) + _TOKEN_TAIL.pattern)
@@ -314,3 +341,17 @@ def redact_records(records: Sequence[Record]) -> tuple[list[Record], dict]:
         "total": sum(by_kind.values()),
     }
     return out, report
+
+
+def secret_paths(paths: Sequence[str]) -> set[str]:
+    """The paths that hold a secret or an e-mail address (no allow-listed example keys: a file named after
+    one is no useful code). The `path` column is never redacted, so such files must be dropped."""
+    # Names git could not decode hold lone surrogates, which Arrow rejects; "?" stands in for the gate.
+    names = [p.encode("utf-8", "replace").decode("utf-8") for p in paths]
+    gate = pc.match_substring_regex(pa.array(names, pa.large_string()), _RE2_GATE)
+    flagged = set()
+    with scanner_settings():
+        for path, candidate in zip(paths, gate.to_pylist(), strict=True):
+            if candidate and redact_text(path, allowed=frozenset())[1]:
+                flagged.add(path)
+    return flagged

@@ -5,6 +5,10 @@ fetched incrementally when the pinned commit is missing. Blobs are fetched later
 files that pass the path filters (see `fetch_blobs`), so dropped vendored/asset files are never
 downloaded. `--mirrors DIR` uses DIR/<name> or DIR/<name>.git (bare or not); `--source NAME=PATH_OR_URL`
 overrides one repo. Failures raise SourceError naming the repo and the fix, within seconds.
+
+Hardening: URLs and refs come from the config or the command line, so every git call here puts `--`
+before them, disables the `ext::` transport (gitread.SAFE_OPTIONS), and `--source` values are checked
+(gitread.url_problem) before anything is cloned. Messages never show a URL's `user:password@`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import CorpusConfig, RepoSpec
-from .gitread import GitError, git, missing_objects
+from .gitread import (
+    SAFE_OPTIONS,
+    GitError,
+    git,
+    is_url,
+    mask_credentials,
+    missing_objects,
+    one_line,
+    url_problem,
+)
 
 # Never ask for credentials (a prompt would hang the build), and give up on stalled transfers.
 GIT_ENV = {
@@ -35,6 +48,9 @@ _LOW_SPEED = ["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=15"]
 class SourceError(RuntimeError):
     """A repo could not be found, reached or resolved; the message says which and what to do."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_credentials(message))
+
 
 @dataclass(frozen=True)
 class Source:
@@ -44,8 +60,14 @@ class Source:
     partial: bool  # a promisor (partial) clone: blobs may need fetching
 
 
-def _is_url(value: str) -> bool:
-    return "://" in value or value.startswith("git@")
+def check_overrides(overrides: dict[str, str]) -> None:
+    """Refuse `--source NAME=VALUE` values that git could misread (options, `ext::`), before any work."""
+    for name, value in overrides.items():
+        if problem := url_problem(value):
+            raise SourceError(
+                f"--source {name}={value} {problem}. Fix: pass a URL (https://..., ssh://..., file://..., "
+                f"git@host:path) or the path of a local clone"
+            )
 
 
 def _git_dir_of(path: Path) -> Path | None:
@@ -60,7 +82,7 @@ def _git_dir_of(path: Path) -> Path | None:
 def _run_git(args: list[str], repo: str, what: str, cwd: Path | None = None) -> str:
     try:
         proc = subprocess.run(
-            ["git", *_LOW_SPEED, *args],
+            ["git", *SAFE_OPTIONS, *_LOW_SPEED, *args],
             capture_output=True,
             text=True,
             env=GIT_ENV,
@@ -75,7 +97,7 @@ def _run_git(args: list[str], repo: str, what: str, cwd: Path | None = None) -> 
         ) from None
     if proc.returncode != 0:
         raise SourceError(
-            f"{repo}: {what} failed: {proc.stderr.strip()}\n"
+            f"{repo}: {what} failed: {one_line(proc.stderr)}. "
             f"Fix: check the URL in the config, or build from local clones with --mirrors DIR "
             f"or --source {repo}=PATH."
         )
@@ -112,12 +134,16 @@ def is_partial(git_dir: Path) -> bool:
 def clone_or_update(spec: RepoSpec, url: str, cache_dir: Path) -> Path:
     """Bare blob-less clone of `url` into the cache (atomically), fetching again if the pin is missing."""
     target = cache_dir / "repos" / f"{spec.name}.git"
+    if not is_url(url):  # absolute, so that git can never read a local path as `transport::address`
+        url = str(Path(url).expanduser().resolve())
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=target.parent))
         try:
             _run_git(
-                ["clone", "--bare", "--filter=blob:none", "--quiet", url, str(tmp)], spec.name, f"clone {url}"
+                ["clone", "--bare", "--filter=blob:none", "--quiet", "--", url, str(tmp)],
+                spec.name,
+                f"clone {url}",
             )
             tmp.rename(target)  # a half-finished clone never sits at the cache path
         finally:
@@ -125,8 +151,8 @@ def clone_or_update(spec: RepoSpec, url: str, cache_dir: Path) -> Path:
     if has_commit(target, spec.commit):
         return target
     # Fetch through the promisor remote "origin" so the blob:none filter applies to new history too.
-    git(target, "config", "remote.origin.url", url)
-    fetch = ["--git-dir", str(target), "fetch", "--quiet", "--no-tags", "origin"]
+    git(target, "config", "--", "remote.origin.url", url)
+    fetch = ["--git-dir", str(target), "fetch", "--quiet", "--no-tags", "--", "origin"]
     _run_git([*fetch, spec.ref], spec.name, f"fetch {spec.ref} from {url}")
     if not has_commit(target, spec.commit):
         # The pin may no longer be on the ref (force-push, or an older pin): ask for the SHA itself.
@@ -139,7 +165,7 @@ def resolve_source(
     spec: RepoSpec, cache_dir: Path, mirrors: Path | None = None, override: str | None = None
 ) -> Source:
     """Find or clone the repo for `spec` and check that the pinned commit is in it."""
-    if override is not None and not _is_url(override):
+    if override is not None and not is_url(override):
         path = Path(override).expanduser()
         git_dir = _git_dir_of(path)
         if git_dir is None:
@@ -162,7 +188,7 @@ def resolve_source(
     if not has_commit(source.git_dir, spec.commit):
         raise SourceError(
             f"{spec.name}: pinned commit {spec.commit} is not in {source.origin}. Fix: fetch it there "
-            f"(`git -C {source.git_dir} fetch origin {spec.ref}`), or run `python -m dataset_builder pin "
+            f"(`git -C {source.git_dir} fetch -- origin {spec.ref}`), or run `python -m dataset_builder pin "
             f"--write` to pin what {spec.ref!r} points to now (and bump the corpus version)."
         )
     return source
@@ -176,6 +202,7 @@ def resolve_sources(
     unknown = sorted(set(overrides) - {r.name for r in cfg.repos})
     if unknown:
         raise SourceError(f"--source names unknown repo(s) {unknown}; known: {[r.name for r in cfg.repos]}")
+    check_overrides(overrides)
     return {r.name: resolve_source(r, cache_dir, mirrors, overrides.get(r.name)) for r in cfg.repos}
 
 
@@ -194,19 +221,21 @@ def fetch_blobs(source: Source, commit: str, wanted: set[str]) -> int:
     proc = subprocess.run(
         [
             "git",
+            *SAFE_OPTIONS,
             *_LOW_SPEED,
             "--git-dir",
             str(source.git_dir),
             "-c",
             "fetch.negotiationAlgorithm=noop",
             "fetch",
-            remote,
             "--no-tags",
             "--no-write-fetch-head",
             "--recurse-submodules=no",
             "--filter=blob:none",
             "--stdin",
             "--quiet",
+            "--",
+            remote,
         ],
         input="\n".join(missing) + "\n",
         capture_output=True,
@@ -217,7 +246,7 @@ def fetch_blobs(source: Source, commit: str, wanted: set[str]) -> int:
     )
     if proc.returncode != 0:
         raise SourceError(
-            f"{source.name}: fetching {len(missing)} blobs from {remote} failed: {proc.stderr.strip()}. "
+            f"{source.name}: fetching {len(missing)} blobs from {remote} failed: {one_line(proc.stderr)}. "
             f"Check the network, or use --mirrors / --source {source.name}=PATH with a full clone."
         )
     return len(missing)
