@@ -7,6 +7,9 @@
 The token comes from HF_TOKEN or a saved login (`huggingface-cli login`); --dry-run needs neither a token
 nor a network. With --merged the adapter is merged into its base and saved under `merged/` of the SAME repo
 in the SAME commit (one version, one tag: adapter and merged model cannot drift apart).
+Refused with one `error:` line and exit 2, --dry-run included: a repo id the Hub would reject, a symbolic
+link or special file anywhere in the folder (links are never followed), a malformed adapter_config.json /
+eval_results.json / manifest.json, and an absolute path of this machine in the published metadata.
 The logic lives in model_card.publish; this file only parses arguments.
 """
 
@@ -17,6 +20,7 @@ import sys
 from pathlib import Path
 
 from model_card.publish import PushError, publish
+from model_card.safety import UnsafeError, check_repo_id
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:  # before anything else, so that --dry-run refuses an id the Hub would reject too
+        check_repo_id(args.repo_id)
+    except UnsafeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     build_extra = None
     if getattr(args, "merged", False):
         from model_card.stage import build_merged  # imports peft/torch: only when asked

@@ -202,7 +202,34 @@ def add_from_eval_results(folder: str | Path, eval_results_path: str | Path) -> 
         results = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise InfillingConfigError(f"cannot read {path}: {err}") from None
-    tasks_file = (results.get("infilling") or {}).get("tasks_file")
-    if not tasks_file:
+    if not isinstance(results, dict):
+        raise InfillingConfigError(f"{path} must hold a JSON object: re-run `python -m training evaluate`")
+    tasks = tasks_file_beside(path, results)
+    if tasks is None:
         return None
-    return add_infilling_config(folder, path.with_name(tasks_file), task_settings(results))
+    return add_infilling_config(folder, tasks, task_settings(results))
+
+
+def tasks_file_beside(eval_results_path: str | Path, results: dict[str, Any]) -> Path | None:
+    """The tasks file eval_results.json names (None: no infilling ran). It must be a file in the results'
+    own folder: an absolute name, a `..`, or a link leading out would publish some other file as the
+    benchmark, so each is refused with the reason."""
+    infilling = results.get("infilling")
+    if infilling is None:
+        return None
+    name = infilling.get("tasks_file") if isinstance(infilling, dict) else None
+    if not name:
+        return None
+    folder = Path(eval_results_path).parent
+    where = f"{eval_results_path}: infilling.tasks_file"
+    fix = "it must name a file beside eval_results.json, e.g. infilling_tasks.jsonl"
+    if not isinstance(name, str) or "\0" in name:
+        raise InfillingConfigError(f"{where} is not a file name: {fix}")
+    if Path(name).is_absolute() or name.startswith("~") or ".." in Path(name).parts:
+        raise InfillingConfigError(f"{where} is {name!r}, outside the results' folder: {fix}")
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise InfillingConfigError(f"{where}: {path} is a link leading out of {folder}: {fix}")
+    if not path.is_file():
+        raise InfillingConfigError(f"{where} names {name} but {path} is not a file: {fix}")
+    return path

@@ -14,8 +14,8 @@ and is only handed to `HfApi`, never printed or written.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -28,7 +28,17 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, co
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import get_session
 
-from model_card.model_card import check_card_metadata, is_hub_id, split_front_matter
+from model_card.model_card import check_card_metadata, is_hub_id
+from model_card.safety import (
+    LOCAL_BASE,
+    UnsafeError,
+    check_repo_id,
+    eval_results_shape,
+    local_path_leaks,
+    read_front_matter,
+    read_json_object,
+    regular_files,
+)
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model"]
 MERGED_FILES = ["config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json"]
@@ -73,9 +83,11 @@ class LocalFile:
 
 
 def hash_file(local: Path, path: str) -> LocalFile:
-    size = local.stat().st_size
+    # O_NOFOLLOW: a file swapped for a link after the folder was checked is refused, not followed.
+    fd = os.open(local, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    size = os.fstat(fd).st_size
     sha256, git = hashlib.sha256(), hashlib.sha1(f"blob {size}\0".encode())
-    with local.open("rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             sha256.update(block)
             git.update(block)
@@ -85,8 +97,9 @@ def hash_file(local: Path, path: str) -> LocalFile:
 def collect_files(
     folder: Path, kind: str, extra: dict[str, Path] | None = None
 ) -> tuple[list[LocalFile], list[tuple[str, str]]]:
-    """Allow-listed files of the folder (+ `extra` repo path → local file), and (path, reason) excluded."""
-    candidates = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Allow-listed files of the folder (+ `extra` repo path → local file), and (path, reason) excluded.
+    A symbolic link or special file anywhere in the folder is a PushError: links are never followed."""
+    candidates = folder_files(folder)
     candidates.update(extra or {})
     files, excluded = [], []
     for path, local in sorted(candidates.items()):
@@ -102,8 +115,48 @@ def collect_files(
     return files, excluded
 
 
+RESTAGE = "re-stage the folder with `python -m model_card.stage`"
+REBUILD = "rebuild the folder with `python -m dataset_builder build`"
+
+
+def _refusing(fn: Callable) -> Callable:
+    """Turn the UnsafeError of model_card.safety (a link, an unreadable file) into a PushError."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnsafeError as err:
+            raise PushError(str(err)) from None
+
+    return wrapper
+
+
+folder_files = _refusing(regular_files)
+_json = _refusing(read_json_object)
+_front_matter = _refusing(read_front_matter)
+
+
+@_refusing
+def check_local_paths(folder: Path, kind: str) -> None:
+    """PushError when a published metadata file names an absolute path of this machine."""
+    leaks = sorted(local_path_leaks(regular_files(folder)), key=lambda x: not x.startswith(LOCAL_BASE))
+    if leaks and leaks[0].startswith(LOCAL_BASE):
+        raise PushError(
+            f"{folder}/{leaks[0]}: the base model is a local path, users could not load the adapter; "
+            "re-stage the folder with `python -m model_card.stage ... --base-model-id ORG/NAME`"
+        )
+    if leaks:
+        more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
+        raise PushError(
+            f"{folder} holds a local path, {leaks[0]}{more}; published files must not name paths of this "
+            f"machine: {RESTAGE if kind == 'model' else REBUILD}, which writes Hub ids or relative paths"
+        )
+
+
 def check_folder(folder: Path, kind: str) -> list[str]:
-    """Everything that makes the folder unpublishable, before any network call (empty = fine)."""
+    """Everything that makes the folder unpublishable, before any network call (empty = fine).
+    A file that cannot be read as what it should be (not JSON, not an object) is a PushError."""
     if not folder.is_dir():
         return [f"{folder} is not a folder"]
     if kind == "dataset":
@@ -114,15 +167,26 @@ def check_folder(folder: Path, kind: str) -> list[str]:
         problems.append("missing adapter weights (*.safetensors)")
     if problems:
         return [f"{folder}: {p} (stage it with `python -m model_card.stage`)" for p in problems]
-    base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    base = _json(folder / "adapter_config.json", RESTAGE).get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise PushError(
+            f"{folder}/adapter_config.json has no base_model_name_or_path: users could not load the adapter; "
+            "re-stage the folder with `python -m model_card.stage ... --base-model-id ORG/NAME`"
+        )
     if not is_hub_id(base):
         problems.append(
             f"adapter_config.json base_model_name_or_path is {base!r}, not a Hub id: "
             "users could not load the "
             "adapter. Re-stage with --base-model-id ORG/NAME"
         )
-    eval_results = json.loads((folder / "eval_results.json").read_text())
-    problems += check_card_metadata((folder / "README.md").read_text(), eval_results)
+    eval_results = _json(folder / "eval_results.json", RESTAGE)
+    shape = eval_results_shape(eval_results)
+    if shape:
+        raise PushError(f"{folder}/eval_results.json: {shape} (docs/ARCHITECTURE.md §4): {RESTAGE}")
+    text, meta = _front_matter(folder / "README.md", RESTAGE)
+    if meta is None and text.startswith("---"):
+        return [*problems, f"README.md front matter is not a YAML mapping: {RESTAGE}"]
+    problems += check_card_metadata(text, eval_results)
     return problems
 
 
@@ -131,11 +195,13 @@ def _check_dataset(folder: Path) -> list[str]:
     readme, manifest_path = folder / "README.md", folder / "manifest.json"
     if not readme.is_file():
         problems.append("missing README.md (dataset card with YAML `configs:`)")
-    elif not split_front_matter(readme.read_text()).get("configs"):
+    elif not (_front_matter(readme, REBUILD)[1] or {}).get("configs"):
         problems.append("README.md has no YAML `configs:`: load_dataset would not find the splits")
     if not manifest_path.is_file():
         return [*problems, "missing manifest.json"]
-    shards: dict[str, str] = json.loads(manifest_path.read_text()).get("shards") or {}
+    shards = _json(manifest_path, REBUILD).get("shards") or {}
+    if not isinstance(shards, dict) or not all(isinstance(v, str) for v in shards.values()):
+        raise PushError(f"{manifest_path}: `shards` must map file paths to sha256 strings: {REBUILD}")
     present = {
         p.relative_to(folder).as_posix()
         for pattern in ("data/*.parquet", "infilling/*.parquet")
@@ -249,12 +315,14 @@ def publish(
     runs only after every check passed, so a slow merge never precedes a certain failure."""
     if kind not in ALLOW:
         raise PushError(f"unknown repo kind {kind!r}: use 'model' or 'dataset'")
-    if not is_hub_id(repo_id) or "/" not in repo_id:
-        raise PushError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
+    _refusing(check_repo_id)(repo_id)
     if tag and create_pr:
         raise PushError(
             "--tag with --create-pr would tag an unmerged PR commit: merge the PR, then push --tag"
         )
+    if not folder.is_dir():
+        raise PushError(f"--folder {folder} is not a folder: pass the staged model or dataset folder")
+    check_local_paths(folder, kind)  # links, special files and local paths: refused in a dry run too
     problems = check_folder(folder, kind)
     if dry_run:
         echo(format_plan(Plan(repo_id, kind, *collect_files(folder, kind)), remote_known=False))

@@ -8,37 +8,181 @@
 Copies the allow-listed files of RUN/adapter/ (never PEFT's auto-generated README, pickles or checkpoints),
 eval_results.json and its infilling tasks file, renders the plots and the model card. The folder is built
 in a temp dir beside the target and renamed into place, so a failed staging leaves the old folder intact.
+
+Everything in it is published, so staging also makes it safe to publish: a link in RUN/adapter/ or a tasks
+file leading out of the run is refused; local paths recorded by the run become the Hub ids given here
+(--repo-id for the adapter, --dataset-id, --base-model-id) or run-relative `./x` / `local:NAME`; and
+adapter_config.json is written canonically (sorted keys and target modules: PEFT stores a set), so the same
+run always stages to the same bytes. The one absolute path kept is a local base's in adapter_config.json
+(the staged demo folder must load); the push refuses that folder until --base-model-id is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from dataset_builder.atomic import replace_dir
-from model_card.model_card import CardError, render_model_card
+from dataset_builder.infilling_config import InfillingConfigError, tasks_file_beside
+from model_card.model_card import CardError, is_hub_id, render_model_card
 from model_card.plots import render_plots
 from model_card.publish import ALLOW, TOKENIZER_FILES, matches
+from model_card.safety import (
+    LOCAL_BASE,
+    UnsafeError,
+    check_repo_id,
+    eval_results_shape,
+    is_local_path,
+    local_path_leaks,
+    portable_path,
+    portable_tree,
+    read_json_object,
+    regular_files,
+)
+from training.eval_results import EvalResultsError, validate_results
 
 # From the adapter folder: everything the allow-list takes except the card, which is rendered here.
 ADAPTER_PATTERNS = [p for p in ALLOW["model"] if p != "README.md" and not p.startswith(("merged/", "plots/"))]
+RERUN = "re-run `python -m training evaluate`"
+SET_LIKE = ("target_modules", "exclude_modules")  # PEFT keeps these as sets: their order is arbitrary
 
 
 class StageError(ValueError):
     """The run folder cannot be staged; the message says what is missing."""
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, fix: str = "is it a file the run wrote?") -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise StageError(f"cannot read {path}: {err}") from None
+        return read_json_object(path, fix)
+    except UnsafeError as err:
+        raise StageError(str(err)) from None
+
+
+def _check_ids(repo_id: str, dataset_id: str | None, base_model_id: str | None) -> None:
+    try:
+        check_repo_id(repo_id)
+        for option, value in (("--dataset-id", dataset_id), ("--base-model-id", base_model_id)):
+            if value is not None:
+                check_repo_id(value, option, require_org=False)
+    except UnsafeError as err:
+        raise StageError(str(err)) from None
+
+
+def _adapter_files(adapter_dir: Path) -> dict[str, Path]:
+    """The allow-listed files of RUN/adapter; a link is followed only when it stays inside the folder."""
+    root, found = adapter_dir.resolve(), {}
+    for src in sorted(adapter_dir.iterdir()):
+        if not any(matches(src.name, p) for p in ADAPTER_PATTERNS) or src.is_dir():
+            continue
+        if not src.resolve().is_relative_to(root):
+            raise StageError(
+                f"{src} is a link to {src.resolve()}, outside {adapter_dir}: copy the real file into the "
+                "adapter folder (only the run's own files are published)"
+            )
+        if not src.is_file():
+            raise StageError(f"{src} is not a regular file: remove it or replace it with the real file")
+        found[src.name] = src
+    return found
+
+
+def _eval_results(path: Path) -> dict[str, Any]:
+    results = _read_json(path, RERUN)
+    shape = eval_results_shape(results)
+    if shape:
+        raise StageError(f"{path}: {shape} (docs/ARCHITECTURE.md §4): {RERUN}")
+    return results
+
+
+def _canonical_adapter_config(config: dict[str, Any]) -> str:
+    """Byte-reproducible adapter_config.json: sorted keys, set-like module lists sorted."""
+    for key in SET_LIKE:
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key], key=str)
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
+def _adapter_config(path: Path, run: Path, base_model_id: str | None, base_revision: str | None) -> dict:
+    config = _read_json(path, "re-save the adapter (python -m training train)")
+    recorded = config.get("base_model_name_or_path")
+    if recorded is not None and not isinstance(recorded, str):
+        raise StageError(f"{path}: base_model_name_or_path must be a string, not {type(recorded).__name__}")
+    for key in SET_LIKE:
+        value = config.get(key)
+        if (
+            value is not None
+            and not isinstance(value, str)
+            and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            raise StageError(f"{path}: {key} must be a module name or a list of them")
+    recorded = recorded or ""
+    if base_model_id:
+        # The run may have loaded the base from a local path; users need the Hub id (FACTS.md).
+        config["base_model_name_or_path"] = base_model_id
+        config["revision"] = base_revision
+    elif recorded.startswith(("./", "../")):
+        # A local base recorded relative to the run (RUN/adapter/..): the local staged folder must still
+        # find it. publish refuses any base that is not a Hub id, so this path never leaves the machine.
+        config["base_model_name_or_path"] = str((run.resolve() / recorded).resolve())
+    return config
+
+
+def _hub_ids(
+    results: dict, log: dict | None, recipe: Any, *, repo_id: str, dataset_id: str | None, base_id: str | None
+) -> None:
+    """Put the Hub ids staging knows in place of the local places the run recorded (in place)."""
+
+    def swap(block: Any, key: str, hub: str | None) -> None:
+        if hub and isinstance(block, dict) and isinstance(block.get(key), str) and not is_hub_id(block[key]):
+            block[key] = hub
+
+    infill = (results.get("settings") or {}).get("infill")
+    if isinstance(infill, dict) and infill.get("tasks_from") == (results.get("dataset") or {}).get("id"):
+        swap(infill, "tasks_from", dataset_id)  # --infill-from the same local corpus folder
+    swap(results.get("dataset"), "id", dataset_id)
+    swap((results.get("models") or {}).get("base"), "id", base_id)
+    swap((results.get("models") or {}).get("adapter"), "id", repo_id)  # this folder is that adapter
+    swap(((log or {}).get("summary") or {}).get("dataset"), "id", dataset_id)
+    swap(recipe, "dataset", dataset_id)
+    swap(recipe, "model_name_or_path", base_id)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _training_log(path: Path) -> dict:
+    log = _read_json(path)
+    summary, history = log.get("summary", {}), log.get("log_history", [])
+    if not isinstance(summary, dict) or not isinstance(summary.get("dataset", {}), dict | None):
+        raise StageError(f"{path}: summary (and its dataset) must be an object")
+    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
+        raise StageError(f"{path}: log_history must be a list of objects")
+    numbers = ("global_step", "train_tokens", "train_runtime_s", "fim_rate", "spm_rate", "max_length")
+    bad = [f"summary.{k}" for k in numbers if summary.get(k) is not None and not _number(summary[k])]
+    bad += [
+        f"log_history[{i}].{k}"
+        for i, entry in enumerate(history)
+        for k in ("step", "loss", "eval_loss")
+        if entry.get(k) is not None and not _number(entry[k])
+    ]
+    if bad:
+        raise StageError(f"{path}: {bad[0]} must be a number")
+    return log
+
+
+def _recipe(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise StageError(f"{path} is not valid YAML ({type(err).__name__})") from None
 
 
 def stage_model(
@@ -54,53 +198,73 @@ def stage_model(
     allow_local_dataset: bool = False,
 ) -> Path:
     """Build `out_dir` (replacing it atomically) and return it."""
+    _check_ids(repo_id, dataset_id, base_model_id)
     if not (adapter_dir / "adapter_config.json").is_file() or not any(adapter_dir.glob("*.safetensors")):
         raise StageError(f"{adapter_dir} has no adapter_config.json + *.safetensors: is it RUN/adapter?")
     if not eval_results_path.is_file():
         raise StageError(f"{eval_results_path} not found: run `python -m training evaluate ... --out` first")
-    eval_results = _read_json(eval_results_path)
-    tasks_name = (eval_results.get("infilling") or {}).get("tasks_file")
-    tasks_path = eval_results_path.parent / tasks_name if tasks_name else None
-    if tasks_path and not tasks_path.is_file():
-        raise StageError(f"eval_results.json names {tasks_name} but {tasks_path} does not exist")
+    run, eval_dir = adapter_dir.parent, eval_results_path.parent
+    eval_results = _eval_results(eval_results_path)
+    try:
+        tasks_path = tasks_file_beside(eval_results_path, eval_results)
+    except InfillingConfigError as err:
+        raise StageError(str(err)) from None
+    # Every input is read and checked before the temp folder exists: a refusal writes nothing.
+    sources = _adapter_files(adapter_dir)
+    manifest = _read_json(manifest_path) if manifest_path else None
+    adapter_config = _adapter_config(sources["adapter_config.json"], run, base_model_id, base_model_revision)
+    training_log = _training_log(sources["training_log.json"]) if "training_log.json" in sources else None
+    recorded_recipe = _recipe(sources["recipe.yaml"]) if "recipe.yaml" in sources else None
+    recipe = copy.deepcopy(recorded_recipe)
+    ids = {"repo_id": repo_id, "dataset_id": dataset_id, "base_id": base_model_id}
+    _hub_ids(eval_results, training_log, recipe, **ids)
+    # Local places left are written as the run's own files write them: relative, never absolute.
+    eval_results, recipe = portable_tree(eval_results, eval_dir), portable_tree(recipe, run)
+    training_log = portable_tree(training_log, run)
+    if tasks_path:
+        eval_results["infilling"]["tasks_file"] = "infilling_tasks.jsonl"
+    try:
+        validate_results(eval_results)
+    except EvalResultsError as err:
+        raise StageError(f"{eval_results_path} does not follow docs/ARCHITECTURE.md §4: {err}") from None
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        for src in sorted(adapter_dir.iterdir()):
-            if src.is_file() and any(matches(src.name, p) for p in ADAPTER_PATTERNS):
-                shutil.copy2(src, tmp / src.name)
-        adapter_config = _read_json(tmp / "adapter_config.json")
-        if base_model_id:
-            # The run may have loaded the base from a local path; users need the Hub id (FACTS.md).
-            adapter_config["base_model_name_or_path"] = base_model_id
-            adapter_config["revision"] = base_model_revision
-            (tmp / "adapter_config.json").write_text(
-                json.dumps(adapter_config, indent=2, sort_keys=True) + "\n"
-            )
-        shutil.copy2(eval_results_path, tmp / "eval_results.json")
+        for name, src in sources.items():
+            shutil.copy2(src, tmp / name)
+        (tmp / "adapter_config.json").write_text(_canonical_adapter_config(adapter_config))
         if tasks_path:
             shutil.copy2(tasks_path, tmp / "infilling_tasks.jsonl")
-            eval_results["infilling"]["tasks_file"] = "infilling_tasks.jsonl"
-        training_log = (
-            _read_json(tmp / "training_log.json") if (tmp / "training_log.json").is_file() else None
-        )
-        recipe = (
-            yaml.safe_load((tmp / "recipe.yaml").read_text()) if (tmp / "recipe.yaml").is_file() else None
+        (tmp / "eval_results.json").write_text(json.dumps(eval_results, indent=2) + "\n")
+        if training_log is not None:
+            (tmp / "training_log.json").write_text(json.dumps(training_log, indent=2) + "\n")
+        if recipe != recorded_recipe:  # else the run's own bytes (and comments) stay
+            (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+        base = adapter_config.get("base_model_name_or_path")
+        # The card names a local base as the run does (./base), never by this machine's absolute path.
+        card_config = adapter_config | (
+            {"base_model_name_or_path": portable_path(base, run)} if is_local_path(base) else {}
         )
         plots = render_plots(training_log, eval_results, tmp)
         card = render_model_card(
             repo_id=repo_id,
             eval_results=eval_results,
-            adapter_config=adapter_config,
+            adapter_config=card_config,
             training_log=training_log,
             recipe=recipe if isinstance(recipe, dict) else None,
-            manifest=_read_json(manifest_path) if manifest_path else None,
+            manifest=manifest,
             plots=plots,
             dataset_id=dataset_id,
             allow_local_dataset=allow_local_dataset,
         )
         card.save(tmp / "README.md")
+        try:
+            leaks = [x for x in local_path_leaks(regular_files(tmp)) if not x.startswith(LOCAL_BASE)]
+        except UnsafeError as err:
+            raise StageError(str(err)) from None
+        if leaks:
+            raise StageError(f"a staged file would publish a local path ({leaks[0]}): remove it from the run")
         # mkdtemp/mkstemp make private files; a folder meant for publishing is readable like any checkout.
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)

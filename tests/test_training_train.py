@@ -73,9 +73,12 @@ def test_only_lora_weights_changed(run):
         assert torch.equal(value, tuned[name]), name  # the base model is untouched
 
 
-def test_adapter_reloads_with_identical_logits(run):
+def test_adapter_reloads_with_identical_logits(run, monkeypatch):
     from peft import AutoPeftModelForCausalLM, PeftModel
 
+    # The locally built base is recorded relative to the run ("./base", no absolute path of this machine):
+    # AutoPeftModelForCausalLM resolves it from the working directory, so load from the run folder.
+    monkeypatch.chdir(run)
     ids = torch.tensor([[1, 5, 17, 42, 99, 3, 7]])
     auto = AutoPeftModelForCausalLM.from_pretrained(str(run / "adapter"), dtype=torch.float32).eval()
     base = load_base_model(str(run / "base"), dtype="float32")
