@@ -74,6 +74,7 @@ def stage_corpus(job: Job) -> tuple[Path, dict]:
     from dataset_builder.build import build_corpus
     from dataset_builder.config import DEFAULT_CACHE, load_config
     from dataset_builder.summary import print_summary
+    from model_card.dataset_card import render_dataset_card
 
     mirrors = job.mirrors
     if job.corpus_config == SAMPLES_CONFIG and mirrors is None:
@@ -89,6 +90,7 @@ def stage_corpus(job: Job) -> tuple[Path, dict]:
         mirrors=mirrors,
         cache_dir=job.cache_dir or DEFAULT_CACHE,
         progress=job.progress,
+        render_card=render_dataset_card,
     )
     print_summary(manifest)
     return out, manifest

@@ -32,6 +32,7 @@ from dataset_builder.build import build_corpus
 from dataset_builder.config import load_config
 from dataset_builder.gitread import git
 from dataset_builder.sources import resolve_sources
+from model_card.dataset_card import render_dataset_card
 
 
 def _timed(fn, *args, **kwargs) -> tuple[float, object]:
@@ -55,7 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     spec = cfg.repo(args.changed_repo)
     older = git(sources[spec.name].git_dir, "rev-parse", f"{spec.commit}~{args.changed_back}").strip()
     pin = [f"repos.{spec.name}.commit={older}"]
-    common = {"config": args.config, "mirrors": args.mirrors, "progress": False, "workers": args.workers}
+    common = {
+        "config": args.config,
+        "mirrors": args.mirrors,
+        "progress": False,
+        "workers": args.workers,
+        "render_card": render_dataset_card,
+    }
 
     rounds = []
     for i in range(args.repeat):

@@ -128,6 +128,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     import logging
 
+    from model_card.dataset_card import render_dataset_card
+
     from .build import build_corpus
     from .summary import print_summary
 
@@ -146,6 +148,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             sources=_sources_arg(args.source),
             cache_dir=args.cache_dir,
             progress=not args.no_progress,
+            render_card=render_dataset_card,
         )
     except (KeyboardInterrupt, _Terminated) as exc:
         name, code = ("SIGINT", 130) if isinstance(exc, KeyboardInterrupt) else ("SIGTERM", 143)

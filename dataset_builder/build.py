@@ -8,7 +8,7 @@ from typing import Any
 
 from .atomic import remove_stale, staging_dir
 from .config import DEFAULT_CACHE, load_config
-from .export import export_dataset
+from .export import CardRenderer, export_dataset
 from .hf_builder import build_dataset, make_builder
 from .sources import resolve_sources
 
@@ -24,6 +24,7 @@ def build_corpus(
     progress: bool = True,
     workers: int = 2,
     stats: dict[str, Any] | None = None,
+    render_card: CardRenderer,
 ) -> dict[str, Any]:
     """Build the Hub dataset folder `out` from the recipe `config` and return its manifest.
 
@@ -32,6 +33,8 @@ def build_corpus(
     per-repo cache (per_repo/) and prepared builds (datasets/); `workers` processes read the repos that
     miss the per-repo cache (the output does not depend on it). `stats`, when given, receives what this
     run recomputed ("computed": repos processed, "parsed": files parse-checked), kept out of the manifest.
+    `render_card` writes README.md: pass model_card.dataset_card.render_dataset_card (cards sit in the
+    layer above; entry points wire them in).
     The temp folder the export is written into is made beside `out` before the pipeline starts, named
     after this process; folders that killed builds left there are removed first (atomic.remove_stale).
     """
@@ -53,6 +56,6 @@ def build_corpus(
         dd, report = build_dataset(builder, progress=progress)
         if stats is not None:
             stats.update(computed=list(builder.computed), parsed=builder.parsed)
-        return export_dataset(dd, report, cfg, out, staging=staging)
+        return export_dataset(dd, report, cfg, out, render_card, staging=staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when the export moved it into place

@@ -1,7 +1,7 @@
 """Write the dataset folder = the Hub dataset repo, byte for byte (docs/ARCHITECTURE.md §2).
 
     <out>/data/{split}-{i:05d}-of-{n:05d}.parquet   rows sorted by (repo, path), fixed row groups
-    <out>/README.md                                 dataset card (model_card/dataset_card.py)
+    <out>/README.md                                 dataset card (rendered by the render_card passed in)
     <out>/manifest.json                             version, config, pins, counts, drops, shard sha256
 
 Everything is written into a temp folder beside `out` (atomic.staging_dir, named after the building
@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ from .atomic import remove_stale, replace_dir, staging_dir
 from .config import CorpusConfig
 from .hf_builder import FEATURES
 from .record import ARROW_SCHEMA, SPLITS
+
+# (manifest, dataset infos) → the README.md text: model_card.dataset_card.render_dataset_card.
+CardRenderer = Callable[[dict[str, Any], DatasetInfosDict], Any]
 
 
 def file_sha256(path: Path) -> str:
@@ -141,15 +145,17 @@ def export_dataset(
     report: dict[str, Any],
     cfg: CorpusConfig,
     out: str | Path,
+    render_card: CardRenderer,
     staging: Path | None = None,
 ) -> dict[str, Any]:
     """Write the Hub folder to `out` (atomically) and return its manifest.
 
+    `render_card(manifest, infos)` writes the dataset card (model_card.dataset_card.render_dataset_card:
+    the cards layer sits above this one, so the caller hands it in).
+
     `staging`: an empty folder from atomic.staging_dir(out) to write into (build_corpus makes it before
     the pipeline runs); default: a new one. It is moved to `out` when complete, else removed.
     """
-    from model_card.dataset_card import render_dataset_card
-
     out = Path(out).resolve()
     if staging is None:
         remove_stale(out)
@@ -160,9 +166,7 @@ def export_dataset(
         shards = write_shards(tables, tmp / "data", cfg)
         manifest = build_manifest(cfg, tables, shards, report)
         (tmp / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n")
-        card = render_dataset_card(
-            manifest, DatasetInfosDict({"default": dataset_info(tables, tmp / "data", cfg)})
-        )
+        card = render_card(manifest, DatasetInfosDict({"default": dataset_info(tables, tmp / "data", cfg)}))
         (tmp / "README.md").write_text(str(card) + ("" if str(card).endswith("\n") else "\n"))
         replace_dir(tmp, out)
     finally:

@@ -1,9 +1,10 @@
 """The corpus as a `datasets.GeneratorBasedBuilder`, so `download_and_prepare()` + `as_dataset()` work.
 
 The BuilderConfig carries the corpus version (semver) and the pins (the whole CorpusConfig). The cache
-key is the config hash plus a hash of this package's code: the same pins, recipe and code reuse the
-prepared Arrow files (a rebuild takes milliseconds), any change rebuilds — and then the per-repo cache
-(pipeline.process_repos) still spares every repo whose pin and per-repo config did not change.
+key is the config hash plus a hash of the code that shapes the records (fingerprint.BUILD_CODE): the same
+pins, recipe and code reuse the prepared Arrow files (a rebuild takes milliseconds), any change rebuilds —
+and then the per-repo cache (pipeline.process_repos) still spares every repo whose pin and per-repo config
+did not change.
 Examples are yielded in the stable (repo, path) order, keyed by their position, so the Arrow files and the
 Parquet export are the same bytes on every rebuild.
 
@@ -14,7 +15,6 @@ repo holds the Parquet export (export.py), which `load_dataset` reads with no co
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,20 +22,13 @@ from typing import Any
 import datasets
 
 from .config import CorpusConfig
+from .fingerprint import BUILD_CODE, code_fingerprint
 from .pipeline import PipelineResult, PipelineStage, run_pipeline
 from .record import ARROW_SCHEMA, SPLITS, Record
 from .sources import Source
 
 REPORT_FILE = "pipeline_report.json"  # drops and stage reports, kept beside the cached Arrow files
 FEATURES = datasets.Features.from_arrow_schema(ARROW_SCHEMA)
-
-
-def code_fingerprint() -> str:
-    """Hash of this package's Python sources: code changes must invalidate cached builds."""
-    h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
 
 
 @dataclasses.dataclass
@@ -115,7 +108,7 @@ def make_builder(
         cache_dir=str(cache_dir),
         dataset_name=corpus.name.replace("-", "_"),
         config_id=f"default-{corpus.config_sha256[:16]}",
-        hash=code_fingerprint()[:16],
+        hash=code_fingerprint(BUILD_CODE)[:16],
         corpus=corpus,
         sources=sources,
         stages=stages,

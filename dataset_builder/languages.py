@@ -1,17 +1,13 @@
 """Which language a file is (extension, file name, shebang) and whether it is a test or a doc.
 
 Languages are the lowercase names of docs/ARCHITECTURE.md. Anything else is "unsupported" and dropped
-by the filters. tree-sitter grammars come from tree-sitter-language-pack 0.13, which bundles them
-(1.x would download them at run time and fail offline).
+by the filters. The tree-sitter parse check is shared with training: flyte_llama_common.treesitter.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from functools import cache
-
-from tree_sitter import Parser
 
 LANGUAGES = (
     "python",
@@ -81,20 +77,7 @@ SHEBANG_INTERPRETERS = {
 
 # Language → grammar name in tree-sitter-language-pack. Prose formats (markdown, rst) are not "code":
 # a markdown parse never fails, so the check would say nothing; their `parses` is None.
-GRAMMARS = {
-    "python": "python",
-    "go": "go",
-    "typescript": "typescript",
-    "tsx": "tsx",
-    "javascript": "javascript",
-    "protobuf": "proto",
-    "shell": "bash",
-    "dockerfile": "dockerfile",
-    "makefile": "make",
-    "yaml": "yaml",
-    "toml": "toml",
-    "json": "json",
-}
+# Grammars and the parse check are shared with training (flyte_llama_common.treesitter).
 
 DOC_LANGUAGES = {"markdown", "rst"}
 
@@ -132,19 +115,3 @@ def is_test_path(path: str) -> bool:
 
 def is_doc(path: str, language: str, is_notebook: bool) -> bool:
     return language in DOC_LANGUAGES or is_notebook or bool(_DOC_PATH.search(path.lower()))
-
-
-@cache
-def _parser(grammar: str) -> Parser:
-    from tree_sitter_language_pack import get_parser
-
-    return get_parser(grammar)
-
-
-def parses(language: str, content: str) -> bool | None:
-    """True when tree-sitter parses `content` without error nodes; None when no grammar applies."""
-    grammar = GRAMMARS.get(language)
-    if grammar is None:
-        return None
-    tree = _parser(grammar).parse(content.encode("utf-8"))
-    return not tree.root_node.has_error

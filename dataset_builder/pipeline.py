@@ -30,11 +30,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from flyte_llama_common.treesitter import parses
+
 from . import cache, filters
 from .config import CorpusConfig, RepoSpec
 from .dedup import deduplicate, rank_repos
+from .fingerprint import REPO_STEP_CODE, code_fingerprint
 from .gitread import MODE_SUBMODULE, MODE_SYMLINK, git, list_tree, read_blobs
-from .languages import DOC_LANGUAGES, detect_language, is_doc, is_test_path, parses
+from .languages import DOC_LANGUAGES, detect_language, is_doc, is_test_path
 from .notebooks import NotebookError, notebook_to_percent
 from .record import SPLITS, Record, count_lines, record_id
 from .redact import redact_records, secret_paths
@@ -226,14 +229,12 @@ def repo_cache_key(spec: RepoSpec, cfg: CorpusConfig) -> str:
     """Hash of everything `process_repo` depends on besides the commit: the repo's role, the per-repo
     config sections, this package's code and the versions of the libraries that shape its output.
     Dedup and export settings are left out on purpose: changing them must not re-read any repo."""
-    from .hf_builder import code_fingerprint  # lazy: hf_builder imports this module
-
     return cache.config_hash(
         {
             "repo": {"name": spec.name, "split": spec.split, "license": spec.license},
             "filters": cfg.filters,
             "splits": cfg.splits,
-            "code": code_fingerprint(),
+            "code": code_fingerprint(REPO_STEP_CODE),
             "libraries": {name: importlib.metadata.version(name) for name in _RESULT_LIBRARIES},
         }
     )

@@ -10,9 +10,10 @@ import yaml
 
 from dataset_builder.config import DEFAULT_CONFIG, ConfigError, FilterConfig, SplitConfig, load_config
 from dataset_builder.filters import bytes_reason, decode, path_reason, text_reason
-from dataset_builder.languages import detect_language, is_test_path, parses
+from dataset_builder.languages import detect_language, is_test_path
 from dataset_builder.notebooks import NotebookError, notebook_to_percent
 from dataset_builder.splits import assign_split, validation_score
+from flyte_llama_common.treesitter import parses
 
 # ---------------------------------------------------------------- config
 

@@ -17,6 +17,7 @@ from test_redact import AWS_KEY, HF, PLANTED, SECRETS
 from dataset_builder.build import build_corpus
 from dataset_builder.config import SplitConfig
 from dataset_builder.splits import assign_split
+from model_card.dataset_card import render_dataset_card
 
 SPLITS = SplitConfig(validation_fraction=0.1, salt="integrity")
 BASE, EXECUTOR, SHARED, TESTED, VAL = (code(seed) for seed in (101, 102, 103, 104, 105))
@@ -85,7 +86,14 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def _build(repos: dict, out: Path, cache: Path, **kwargs) -> tuple[dict, dict]:
     stats: dict = {}
     manifest = build_corpus(
-        out, repos["config"], mirrors=repos["mirrors"], cache_dir=cache, progress=False, stats=stats, **kwargs
+        out,
+        repos["config"],
+        mirrors=repos["mirrors"],
+        cache_dir=cache,
+        progress=False,
+        stats=stats,
+        render_card=render_dataset_card,
+        **kwargs,
     )
     return manifest, stats
 

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
 from datasets import Dataset, DatasetDict, load_dataset
 
-from dataset_builder.languages import GRAMMARS as LANGUAGE_GRAMMARS
+from flyte_llama_common.treesitter import parser as _parser
 
 REQUIRED_COLUMNS = ("content", "language", "repo", "path")
 
 # Corpus language → tree-sitter grammar: the corpus builder's map, plus the prose formats, whose top-level
 # sections are good places to cut a long document even though their parse check says nothing.
-GRAMMARS = {**LANGUAGE_GRAMMARS, "markdown": "markdown", "rst": "rst"}
 
 
 def load_corpus(
@@ -72,19 +70,6 @@ def _read_folder(folder: Path) -> DatasetDict:
             for split, paths in shards.items()
         }
     )
-
-
-@cache
-def _parser(language: str):
-    name = GRAMMARS.get(language)
-    if name is None:
-        return None
-    try:
-        from tree_sitter_language_pack import get_parser
-
-        return get_parser(name)
-    except Exception:  # a grammar that is missing in this install: fall back to line boundaries
-        return None
 
 
 def definition_starts(text: str, language: str) -> list[int]:
