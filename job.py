@@ -7,14 +7,15 @@
 Every stage is also a command of its own (`python -m dataset_builder build`,
 `python -m training train|evaluate`, `python -m model_card.stage`, `python push.py`); this file only wires
 them, and `workflows.py` runs the same stage functions as Flyte tasks. Outputs: OUT/<corpus name>/ (the Hub
-dataset repo) and OUT/flyte-llama-<recipe>/ (the Hub model repo), both written atomically; WORK/ holds runs
-and checkpoints.
+dataset repo) and OUT/flyte-llama-<recipe>/ (the Hub model repo), both written atomically; WORK/ holds the
+corpus as built (WORK/corpus/), runs and checkpoints. No stage rewrites another stage's output.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -83,7 +84,9 @@ def stage_corpus(job: Job) -> tuple[Path, dict]:
         mirrors = job.work / "samples"
         make_sample_repos(mirrors)  # idempotent: an existing folder is checked, not rebuilt
     name = load_config(job.corpus_config).name
-    out = job.out / name
+    out = (
+        job.work / "corpus" / name
+    )  # the build's own output; stage_cards publishes a copy with the benchmark
     manifest = build_corpus(
         out,
         job.corpus_config,
@@ -104,8 +107,6 @@ def stage_train(job: Job, dataset_dir: Path, resume: bool = False) -> Path:
     run_dir = job.work / job.recipe
     data = recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": str(dataset_dir)})
     if not resume and (run_dir / "adapter").is_dir() and (run_dir / "checkpoints").is_dir():
-        import shutil
-
         shutil.rmtree(run_dir)  # a fresh job starts a fresh run; `--resume` continues the old one
     train(TrainConfig(**data), run_dir, resume=resume, recipe_keys=list(data))
     return run_dir
@@ -127,10 +128,16 @@ def stage_evaluate(job: Job, dataset_dir: Path, run_dir: Path) -> Path:
     return out
 
 
-def stage_cards(job: Job, run_dir: Path, eval_results: Path, dataset_dir: Path, manifest: dict) -> Path:
-    """Stage the Hub model folder (adapter files, model card, plots, eval results), and add the evaluation's
-    infilling tasks to the dataset folder as its `infilling` config, so the benchmark is published too."""
+def stage_cards(
+    job: Job, run_dir: Path, eval_results: Path, dataset_dir: Path, manifest: dict
+) -> tuple[Path, Path]:
+    """The two Hub folders, as new folders under OUT (the corpus and the run are left as they are):
+    OUT/<corpus name>: the corpus plus the evaluation's infilling tasks as its `infilling` config, so the
+    benchmark is published too; OUT/<model name>: adapter files, model card, plots, eval results.
+    Returns (dataset folder, model folder)."""
+    from dataset_builder.atomic import remove_stale, replace_dir, staging_dir
     from dataset_builder.infilling_config import add_from_eval_results
+    from model_card.dataset_card import render_dataset_card
     from model_card.stage import stage_model
 
     model_dir = stage_model(
@@ -141,8 +148,14 @@ def stage_cards(job: Job, run_dir: Path, eval_results: Path, dataset_dir: Path, 
         dataset_id=dataset_repo_id(job, manifest),
         manifest_path=dataset_dir / "manifest.json",
     )
-    add_from_eval_results(dataset_dir, eval_results)  # nothing to add when the evaluation ran no infilling
-    return model_dir
+    published = job.out / dataset_dir.name
+    added = add_from_eval_results(dataset_dir, eval_results, render_card=render_dataset_card, out=published)
+    if added is None:  # the evaluation ran no infilling: publish the corpus as built
+        remove_stale(published)
+        tmp = staging_dir(published)
+        shutil.copytree(dataset_dir, tmp, dirs_exist_ok=True)
+        replace_dir(tmp, published)
+    return published, model_dir
 
 
 def stage_push(job: Job, dataset_dir: Path, model_dir: Path, manifest: dict) -> None:
@@ -173,7 +186,7 @@ def run(job: Job, resume: bool = False) -> dict[str, Path]:
     dataset_dir, manifest = timed("corpus", stage_corpus, job)
     run_dir = timed("train", stage_train, job, dataset_dir, resume=resume)
     eval_results = timed("evaluate", stage_evaluate, job, dataset_dir, run_dir)
-    model_dir = timed("cards", stage_cards, job, run_dir, eval_results, dataset_dir, manifest)
+    dataset_dir, model_dir = timed("cards", stage_cards, job, run_dir, eval_results, dataset_dir, manifest)
     if job.push:
         timed("push", stage_push, job, dataset_dir, model_dir, manifest)
     print(f"[job] total {sum(timings.values()):.1f}s")
@@ -181,7 +194,8 @@ def run(job: Job, resume: bool = False) -> dict[str, Path]:
     return {"dataset": dataset_dir, "model": model_dir, "run": run_dir}
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The options of `python job.py`."""
     ap = argparse.ArgumentParser(
         prog="python job.py",
         description=__doc__.split("\n\n")[0],
@@ -200,13 +214,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--work", type=Path, default=Path("runs/job"), help="runs, checkpoints, sample repos")
     ap.add_argument(
-        "--cache-dir", type=Path, help="git clones and prepared builds (default: ~/.cache/flyte-llama)"
+        "--cache-dir",
+        type=Path,
+        help="git clones and prepared builds (default: $FLYTE_LLAMA_CACHE or ~/.cache/flyte-llama)",
     )
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="training recipe overrides")
+    ap.add_argument(
+        "--set",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training recipe overrides, e.g. --set max_steps=10 (repeatable: all are applied)",
+    )
     ap.add_argument("--resume", action="store_true", help="continue training from WORK/<recipe>/checkpoints")
     ap.add_argument("--push", action="store_true", help="publish both folders to the Hub (needs a token)")
     ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     common = dict(
         mirrors=args.mirrors,

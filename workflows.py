@@ -294,7 +294,6 @@ def evaluate(
     job = make_job(spec, _workdir("evaluate"))
     # Evaluate a copy: locally a task input is the producing task's own folder, and writing RUN/eval into
     # it would change a cached output. Checkpoints are not needed, so they are not copied.
-    import shutil
 
     src, run_dir = Path(run.download()), job.work / "run"
     shutil.copytree(src / "adapter", run_dir / "adapter")
@@ -360,16 +359,14 @@ def stage_model(
     """job.stage_cards: the Hub model folder (adapter, model card, plots, eval results) and the Hub dataset
     folder with the evaluation's infilling tasks added as a config."""
     root = _workdir("cards")
-    # A copy: the corpus is a cached output of build_corpus and must stay as it was built.
-    dataset_dir = root / "dataset"
-    shutil.copytree(Path(dataset.download()), dataset_dir)
+    corpus_dir = Path(dataset.download())  # a cached output of build_corpus: stage_cards writes new folders
     eval_dir = Path(results.download())
-    model_dir = job_module.stage_cards(
+    dataset_dir, model_dir = job_module.stage_cards(
         make_job(spec, root),
         Path(run.download()),
         eval_dir / "eval_results.json",
-        dataset_dir,
-        _manifest(dataset_dir),
+        corpus_dir,
+        _manifest(corpus_dir),
     )
     return Staged(dataset=FlyteDirectory(str(dataset_dir)), model=FlyteDirectory(str(model_dir)))
 

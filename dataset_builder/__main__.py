@@ -51,7 +51,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--set",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
         help="override a config value, e.g. filters.max_file_bytes=500000 or repos.flytekit.commit=<sha>",
@@ -92,6 +93,11 @@ def parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--folder", type=Path, required=True, help="the dataset folder the tasks were cut from")
     add.add_argument(
+        "--out",
+        type=Path,
+        help="write the folder with the benchmark here; --folder stays as it is (default: replace --folder)",
+    )
+    add.add_argument(
         "--eval-results",
         type=Path,
         required=True,
@@ -101,16 +107,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_add_infilling(args: argparse.Namespace) -> int:
+    from model_card.dataset_card import render_dataset_card
+
     from .infilling_config import InfillingConfigError, add_from_eval_results
 
-    manifest = add_from_eval_results(args.folder, args.eval_results)
+    out = args.out or args.folder
+    manifest = add_from_eval_results(args.folder, args.eval_results, render_card=render_dataset_card, out=out)
     if manifest is None:
         raise InfillingConfigError(
             f"{args.eval_results} has no infilling results: run evaluate with --infill-tasks N (N > 0)"
         )
     info = manifest["infilling"]
     print(
-        f"added {info['tasks']} infilling tasks from {info['files']} files to {args.folder}: "
+        f"added {info['tasks']} infilling tasks from {info['files']} files of {args.folder} into {out}: "
         f"{info['by_language_kind']}"
     )
     return 0
@@ -189,12 +198,12 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)  # before the imports below: `--help` must not wait for `datasets`
     from .config import ConfigError
     from .gitread import GitError
     from .infilling_config import InfillingConfigError
     from .sources import SourceError
 
-    args = parser().parse_args(argv)
     commands = {"build": cmd_build, "pin": cmd_pin, "add-infilling": cmd_add_infilling}
     try:
         return commands[args.command](args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import types
 import typing
@@ -19,12 +20,14 @@ from typing import Any
 
 import yaml
 
+from flyte_llama_common.ids import is_sha
+
 from .gitread import mask_credentials, ref_problem, url_credentials, url_problem
 
 DEFAULT_CONFIG = Path(__file__).with_name("corpus.yaml")
-DEFAULT_CACHE = Path.home() / ".cache" / "flyte-llama"  # partial clones and prepared builds
+# Partial clones, the per-repo cache and prepared builds; $FLYTE_LLAMA_CACHE moves it (tests: a temp dir).
+DEFAULT_CACHE = Path(os.environ.get("FLYTE_LLAMA_CACHE") or Path.home() / ".cache" / "flyte-llama")
 SPLIT_ROLES = ("train", "test")
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # names that become file and folder names
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -204,7 +207,7 @@ def _check_name(value: str, key: str, example: str) -> None:
 
 def _check_repo(repo: RepoSpec, where: str) -> None:
     _check_name(repo.name, f"{where}: name", "flytekit")
-    if not _SHA.match(repo.commit):
+    if not is_sha(repo.commit):
         raise ConfigError(
             f"{where}: commit {repo.commit!r} is not a full 40-hex lowercase SHA; "
             f"run `python -m dataset_builder pin --write` to resolve {repo.ref!r}"

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from flyte_llama_common.ids import is_sha
+
 MODE_SYMLINK = "120000"
 MODE_SUBMODULE = "160000"
 # Options for every git process that may reach a remote: `ext::` URLs run shell commands.
@@ -41,7 +43,6 @@ def git_command(git_dir: Path | None, *args: str) -> list[str]:
 URL_SCHEMES = ("https", "http", "ssh", "git", "file")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCP = re.compile(r"^[A-Za-z0-9._~+-]+@[A-Za-z0-9][A-Za-z0-9.-]*:(?!:)")  # user@host:path (scp-like)
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 URL_FORMS = "https://, http://, ssh://, git://, file:// or user@host:path"
 
 
@@ -97,7 +98,7 @@ def ref_problem(ref: str) -> str | None:
     """Why `ref` is not a branch/tag name (`git check-ref-format` rules) or a full SHA, or None."""
     if not ref:
         return "is empty"
-    if _FULL_SHA.match(ref):
+    if is_sha(ref):
         return None
     if any(ord(c) < 32 or ord(c) == 127 for c in ref):
         return "contains control characters"

@@ -12,15 +12,15 @@ folder they were cut from, so anyone can load and rerun the exact benchmark:
 
 Every task is checked against the folder's test split first (same file, and prefix + middle + suffix is
 exactly that file's text at the recorded offsets), so tasks from another corpus version are refused rather
-than published beside the wrong rows. The folder is rebuilt in a temp dir and swapped in whole; adding the
-tasks again replaces the old ones.
+than published beside the wrong rows. The result is a new folder (`out`), built in a temp dir beside it and
+moved into place whole; with `out` = the folder itself it is swapped in; adding tasks again replaces the old
+ones. The card is rendered by the `render_card` the caller passes (the cards layer sits above this one).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -31,50 +31,21 @@ import pyarrow.parquet as pq
 from datasets.info import DatasetInfo, DatasetInfosDict
 from huggingface_hub import DatasetCard
 
-from .atomic import replace_dir
-from .export import file_sha256
+from flyte_llama_common.ids import is_hub_id
+from flyte_llama_common.schemas import (
+    InfillingConfigError,
+    read_task_rows,
+    task_arrow_schema,
+    tasks_file_beside,
+)
+
+from .atomic import remove_stale, replace_dir, staging_dir
+from .export import CardRenderer, file_sha256
 
 CONFIG_NAME = "infilling"
 SHARD = f"{CONFIG_NAME}/test-00000-of-00001.parquet"
-TASK_SCHEMA = pa.schema(
-    [
-        ("task_id", pa.string()),
-        ("repo", pa.string()),
-        ("path", pa.string()),
-        ("language", pa.string()),
-        ("kind", pa.string()),
-        ("prefix", pa.string()),
-        ("middle", pa.string()),
-        ("suffix", pa.string()),
-        ("lines", pa.list_(pa.int64())),  # 1-based first and last line of the middle
-        ("span", pa.list_(pa.int64())),  # the middle's character range in the file
-        ("window", pa.list_(pa.int64())),  # the range prefix + middle + suffix cover
-    ]
-)
+TASK_SCHEMA = task_arrow_schema()  # columns of flyte_llama_common.schemas.Task, in published order
 TASK_FEATURES = datasets.Features.from_arrow_schema(TASK_SCHEMA)
-
-
-class InfillingConfigError(ValueError):
-    """The tasks cannot be added to this folder; the message says why and what to do."""
-
-
-def read_task_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of an infilling_tasks.jsonl file, checked for the columns of TASK_SCHEMA."""
-    rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InfillingConfigError(f"{path}:{n}: not JSON ({err})") from None
-        missing = [c for c in TASK_SCHEMA.names if c not in row]
-        if missing:
-            raise InfillingConfigError(f"{path}:{n}: task lacks {missing}; is this an infilling_tasks.jsonl?")
-        rows.append({c: row[c] for c in TASK_SCHEMA.names})
-    if not rows:
-        raise InfillingConfigError(f"{path} has no tasks")
-    return rows
 
 
 REBUILD_TASKS = "rerun `python -m training evaluate --dataset FOLDER` to cut tasks from this folder"
@@ -138,8 +109,6 @@ def infilling_summary(rows: list[dict[str, Any]], settings: dict[str, Any] | Non
 
 def task_settings(eval_results: dict[str, Any]) -> dict[str, Any]:
     """How the tasks were cut, from eval_results.json: seed, token budgets, whose tokenizer counted them."""
-    from model_card.model_card import is_hub_id
-
     infill = dict((eval_results.get("settings") or {}).get("infill") or {})
     base = ((eval_results.get("models") or {}).get("base") or {}).get("id")
     keep = ("seed", "num_tasks", "prefix_tokens", "suffix_tokens")  # the tasks, not how they were run
@@ -148,10 +117,18 @@ def task_settings(eval_results: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_infilling_config(
-    folder: str | Path, tasks_path: str | Path, settings: dict[str, Any] | None = None
+    folder: str | Path,
+    tasks_path: str | Path,
+    settings: dict[str, Any] | None = None,
+    *,
+    render_card: CardRenderer,
+    out: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Add (or replace) the `infilling` config of the dataset folder; returns the new manifest."""
+    """The dataset folder `folder` plus its `infilling` config (added, or replaced), written as the folder
+    `out`; returns the new manifest. `folder` is left as it was unless `out` is `folder` itself (the
+    default), which is then swapped whole. `render_card` is model_card.dataset_card.render_dataset_card."""
     folder = Path(folder).resolve()
+    out = Path(out).resolve() if out is not None else folder
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file() or not (folder / "README.md").is_file():
         raise InfillingConfigError(
@@ -163,7 +140,8 @@ def add_infilling_config(
     manifest = json.loads(manifest_path.read_text())
     infos = DatasetInfosDict.from_dataset_card_data(DatasetCard.load(folder / "README.md").data)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    remove_stale(out)
+    tmp = staging_dir(out)
     try:
         shutil.copytree(folder, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CONFIG_NAME))
         tmp.chmod(0o755)
@@ -183,20 +161,24 @@ def add_infilling_config(
             dataset_size=table.nbytes,
             config_name=CONFIG_NAME,
         )
-        from model_card.dataset_card import render_dataset_card
-
-        card = str(render_dataset_card(manifest, infos))
+        card = str(render_card(manifest, infos))
         (tmp / "README.md").write_text(card + ("" if card.endswith("\n") else "\n"))
-        replace_dir(tmp, folder)
+        replace_dir(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return manifest
 
 
-def add_from_eval_results(folder: str | Path, eval_results_path: str | Path) -> dict[str, Any] | None:
-    """Add the tasks that eval_results.json names (read from beside it) with their settings; returns the new
-    manifest, or None when that evaluation ran no infilling."""
+def add_from_eval_results(
+    folder: str | Path,
+    eval_results_path: str | Path,
+    *,
+    render_card: CardRenderer,
+    out: str | Path | None = None,
+) -> dict[str, Any] | None:
+    """`add_infilling_config` with the tasks that eval_results.json names (read from beside it) and their
+    settings; returns the new manifest, or None (and writes nothing) when that evaluation ran no infilling."""
     path = Path(eval_results_path)
     try:
         results = json.loads(path.read_text())
@@ -207,29 +189,4 @@ def add_from_eval_results(folder: str | Path, eval_results_path: str | Path) -> 
     tasks = tasks_file_beside(path, results)
     if tasks is None:
         return None
-    return add_infilling_config(folder, tasks, task_settings(results))
-
-
-def tasks_file_beside(eval_results_path: str | Path, results: dict[str, Any]) -> Path | None:
-    """The tasks file eval_results.json names (None: no infilling ran). It must be a file in the results'
-    own folder: an absolute name, a `..`, or a link leading out would publish some other file as the
-    benchmark, so each is refused with the reason."""
-    infilling = results.get("infilling")
-    if infilling is None:
-        return None
-    name = infilling.get("tasks_file") if isinstance(infilling, dict) else None
-    if not name:
-        return None
-    folder = Path(eval_results_path).parent
-    where = f"{eval_results_path}: infilling.tasks_file"
-    fix = "it must name a file beside eval_results.json, e.g. infilling_tasks.jsonl"
-    if not isinstance(name, str) or "\0" in name:
-        raise InfillingConfigError(f"{where} is not a file name: {fix}")
-    if Path(name).is_absolute() or name.startswith("~") or ".." in Path(name).parts:
-        raise InfillingConfigError(f"{where} is {name!r}, outside the results' folder: {fix}")
-    path = folder / name
-    if not path.resolve().is_relative_to(folder.resolve()):
-        raise InfillingConfigError(f"{where}: {path} is a link leading out of {folder}: {fix}")
-    if not path.is_file():
-        raise InfillingConfigError(f"{where} names {name} but {path} is not a file: {fix}")
-    return path
+    return add_infilling_config(folder, tasks, task_settings(results), render_card=render_card, out=out)

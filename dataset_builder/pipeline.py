@@ -206,18 +206,18 @@ def process_repo(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bo
     records: list[Record] = []
     paths = {sha: path for path, sha, _ in candidates}  # so a corrupt object's error names its file
     blobs = read_blobs(source.git_dir, [sha for _, sha, _ in candidates], paths=paths, repo=spec.name)
-    bar = tqdm(total=len(candidates), desc=f"{spec.name:>24}", unit="file", disable=not progress, leave=False)
-    with bar:
-        for (path, sha, language), (_, data) in zip(candidates, blobs, strict=True):
-            bar.update()
-            if data is None:
-                filter_drops["missing_blob"] += 1
-                continue
-            record, reason = _to_record(spec, path, sha, data, language, cfg)
-            if record is None:
-                filter_drops[reason] += 1
-            else:
-                records.append(record)
+    items = zip(candidates, blobs, strict=True)
+    if progress:  # never in a pool worker: a forked child can inherit tqdm's lock held by another thread
+        items = tqdm(items, total=len(candidates), desc=f"{spec.name:>24}", unit="file", leave=False)
+    for (path, sha, language), (_, data) in items:
+        if data is None:
+            filter_drops["missing_blob"] += 1
+            continue
+        record, reason = _to_record(spec, path, sha, data, language, cfg)
+        if record is None:
+            filter_drops[reason] += 1
+        else:
+            records.append(record)
     records.sort(key=lambda r: r.path)
     # Redact before anything is cached, hashed or written (the parse check runs on the survivors later).
     records, redactions = redact_records(records)

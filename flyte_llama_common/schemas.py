@@ -7,7 +7,9 @@ order of the tasks JSONL files), so `task_arrow_schema()` and `Task.from_row` ca
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 # (column, kind) in published order; "str" → string, "pair" → list<int64> of two numbers.
@@ -61,6 +63,54 @@ def task_arrow_schema():
 
     types = {"str": pa.string(), "pair": pa.list_(pa.int64())}
     return pa.schema([(name, types[kind]) for name, kind in TASK_COLUMNS])
+
+
+class InfillingConfigError(ValueError):
+    """The tasks cannot be added to this folder; the message says why and what to do."""
+
+
+def read_task_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of an infilling_tasks.jsonl file, checked for the columns of TASK_COLUMNS."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InfillingConfigError(f"{path}:{n}: not JSON ({err})") from None
+        missing = [c for c in TASK_NAMES if c not in row]
+        if missing:
+            raise InfillingConfigError(f"{path}:{n}: task lacks {missing}; is this an infilling_tasks.jsonl?")
+        rows.append({c: row[c] for c in TASK_NAMES})
+    if not rows:
+        raise InfillingConfigError(f"{path} has no tasks")
+    return rows
+
+
+def tasks_file_beside(eval_results_path: str | Path, results: dict[str, Any]) -> Path | None:
+    """The tasks file eval_results.json names (None: no infilling ran). It must be a file in the results'
+    own folder: an absolute name, a `..`, or a link leading out would publish some other file as the
+    benchmark, so each is refused with the reason."""
+    infilling = results.get("infilling")
+    if infilling is None:
+        return None
+    name = infilling.get("tasks_file") if isinstance(infilling, dict) else None
+    if not name:
+        return None
+    folder = Path(eval_results_path).parent
+    where = f"{eval_results_path}: infilling.tasks_file"
+    fix = "it must name a file beside eval_results.json, e.g. infilling_tasks.jsonl"
+    if not isinstance(name, str) or "\0" in name:
+        raise InfillingConfigError(f"{where} is not a file name: {fix}")
+    if Path(name).is_absolute() or name.startswith("~") or ".." in Path(name).parts:
+        raise InfillingConfigError(f"{where} is {name!r}, outside the results' folder: {fix}")
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise InfillingConfigError(f"{where}: {path} is a link leading out of {folder}: {fix}")
+    if not path.is_file():
+        raise InfillingConfigError(f"{where} names {name} but {path} is not a file: {fix}")
+    return path
 
 
 # Import-time guard: a field added to one and not the other fails at once, not in a published shard.

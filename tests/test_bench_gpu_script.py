@@ -44,6 +44,7 @@ def test_length_mix_fill_and_row_ratio(bench, tmp_path: Path) -> None:
     assert mix["row_ratio"] == pytest.approx(1.5)
 
 
+@pytest.mark.slow
 def test_prepared_script_runs_on_cpu_with_tiny_shapes(bench, tmp_path: Path, capsys) -> None:
     lengths = tmp_path / "lengths.json"
     lengths.write_text(json.dumps([30, 500, 1200, 5000, 80, 2000] * 4))

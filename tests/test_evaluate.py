@@ -178,8 +178,12 @@ def test_base_and_adapter_in_one_run_match_the_bare_base(folders, tmp_path, monk
     assert on_disk == json.loads(json.dumps(both))
     assert list(on_disk) == ["schema_version", "dataset", "models", "settings", "perplexity", "infilling"]
     assert on_disk["settings"]["context_length"] == 32 and on_disk["settings"]["stride"] == 16
-    assert on_disk["models"]["adapter"] == {"id": str(folders / "adapter"), "revision": None}
-    assert on_disk["dataset"] == {"id": str(folders / "ds"), "revision": None, "split": "test"}
+    # local paths are recorded relative to the results' folder, never as this machine's absolute paths
+    up = f"../../{folders.name}"  # tmp_path/both/ → the module's folder beside tmp_path
+    assert on_disk["models"]["adapter"] == {"id": f"{up}/adapter", "revision": None}
+    assert on_disk["models"]["base"]["id"] == f"{up}/base"
+    assert on_disk["dataset"] == {"id": f"{up}/ds", "revision": None, "split": "test"}
+    assert str(tmp_path.parent) not in (tmp_path / "both" / "eval_results.json").read_text()
     tasks = (tmp_path / "both" / "infilling_tasks.jsonl").read_text().splitlines()
     assert len(tasks) == on_disk["infilling"]["base"]["overall"]["tasks"] == 4
     outputs = (tmp_path / "both" / "infilling_outputs.jsonl").read_text().splitlines()
@@ -200,7 +204,7 @@ def test_published_tasks_are_scored_like_the_ones_cut_on_the_fly(folders, tmp_pa
     assert reused["infilling"]["base"] == cut["infilling"]["base"]
     assert (tmp_path / "reused" / "infilling_tasks.jsonl").read_text() == tasks.read_text()
     assert reused["settings"]["infill"] == {
-        "tasks_from": str(tasks),
+        "tasks_from": "../cut/infilling_tasks.jsonl",
         "num_tasks": 4,
         "max_new_tokens": 4,
         "mode": "psm",

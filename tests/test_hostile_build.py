@@ -207,3 +207,19 @@ def _paths(out: Path, split: str) -> list[str]:
         for f in sorted((out / "data").glob(f"{split}-*.parquet"))
         for p in pq.read_table(f)["path"].to_pylist()
     ]
+
+
+def test_pool_workers_take_no_progress_bar_lock(tmp_path, monkeypatch):
+    """Pool workers are forked from a process with threads (tqdm's monitor, pytest-xdist's): a lock that one
+    of them holds at fork time stays held forever in the child. tqdm's write lock is such a lock (taken even
+    by a disabled bar), and workers used to hang in `tqdm.__new__` now and then. So a build without progress
+    bars (every pool worker runs so) must make none at all."""
+    from dataset_builder import pipeline
+
+    def no_tqdm(*args, **kwargs):
+        raise AssertionError("a progress bar was made in a build without progress bars")
+
+    monkeypatch.setattr(pipeline, "tqdm", no_tqdm)  # inherited by the forked workers
+    mirrors, config = _repos(tmp_path)
+    assert main(_argv(mirrors, config, tmp_path / "out", tmp_path / "cache")) == 0
+    assert (tmp_path / "out" / "manifest.json").is_file()

@@ -19,6 +19,7 @@ from dataset_builder.infilling_config import (
     add_infilling_config,
     task_settings,
 )
+from model_card.dataset_card import render_dataset_card
 from model_card.publish import check_folder
 from training.infill import extract_tasks, load_tasks, write_tasks
 
@@ -98,7 +99,12 @@ def tasks_file(folder: Path) -> Path:
 
 def test_added_config_loads_next_to_the_default_one(folder: Path, tasks_file: Path) -> None:
     before = datasets.load_dataset(str(folder))
-    manifest = add_infilling_config(folder, tasks_file, {"seed": 0, "tokenizer": "codellama/CodeLlama-7b-hf"})
+    manifest = add_infilling_config(
+        folder,
+        tasks_file,
+        {"seed": 0, "tokenizer": "codellama/CodeLlama-7b-hf"},
+        render_card=render_dataset_card,
+    )
 
     tasks = load_dataset_rows(folder)
     expected = sorted(
@@ -125,11 +131,21 @@ def load_dataset_rows(folder: Path) -> list[dict]:
 
 
 def test_adding_again_replaces_with_identical_bytes(folder: Path, tasks_file: Path) -> None:
-    add_infilling_config(folder, tasks_file)
+    add_infilling_config(folder, tasks_file, render_card=render_dataset_card)
     first = _files(folder)
-    add_infilling_config(folder, tasks_file)
+    add_infilling_config(folder, tasks_file, render_card=render_dataset_card)
     assert _files(folder) == first
     assert sorted(p for p in first if p.startswith("infilling/")) == [SHARD]
+
+
+def test_out_is_a_new_folder_and_the_input_is_left_as_it_was(folder: Path, tasks_file: Path) -> None:
+    before = _files(folder)
+    out = folder.parent / "with-benchmark"
+    add_infilling_config(folder, tasks_file, render_card=render_dataset_card, out=out)
+    assert _files(folder) == before
+    after = _files(out)
+    assert SHARD in after and after.keys() - {SHARD} == before.keys()
+    assert load_dataset_rows(out) and check_folder(out, "dataset") == []
 
 
 def test_tasks_that_do_not_match_the_test_split_are_refused(folder: Path, tasks_file: Path) -> None:
@@ -141,10 +157,10 @@ def test_tasks_that_do_not_match_the_test_split_are_refused(folder: Path, tasks_
     ):
         write_tasks(tasks_file, [bad, *good[1:]])
         with pytest.raises(InfillingConfigError, match=message):
-            add_infilling_config(folder, tasks_file)
+            add_infilling_config(folder, tasks_file, render_card=render_dataset_card)
     assert _files(folder) == before  # nothing was written
     with pytest.raises(InfillingConfigError, match="not a dataset folder"):
-        add_infilling_config(folder / "data", tasks_file)
+        add_infilling_config(folder / "data", tasks_file, render_card=render_dataset_card)
 
 
 def test_cli_adds_from_eval_results_and_explains_a_missing_tasks_file(
@@ -176,7 +192,7 @@ def test_task_settings_keep_hub_tokenizers_only() -> None:
 def test_evaluate_loads_published_tasks_from_a_folder_or_a_file(folder: Path, tasks_file: Path) -> None:
     with pytest.raises(FileNotFoundError, match="add-infilling"):
         load_tasks(str(folder))
-    add_infilling_config(folder, tasks_file)
+    add_infilling_config(folder, tasks_file, render_card=render_dataset_card)
     from_file = load_tasks(str(tasks_file))
     assert load_tasks(str(folder)) == sorted(from_file, key=lambda t: t.task_id)
     assert all(isinstance(t.span, tuple) for t in load_tasks(str(folder)))
@@ -187,7 +203,7 @@ def test_hub_ids_load_the_infilling_config_at_the_revision(
 ) -> None:
     """A Hub id goes through load_dataset(id, "infilling", split="test", revision=...): here the 'Hub' is
     the local Hub-layout folder, so the call is the real one with only the location swapped."""
-    add_infilling_config(folder, tasks_file)
+    add_infilling_config(folder, tasks_file, render_card=render_dataset_card)
     calls = []
     real = datasets.load_dataset
 
@@ -212,16 +228,13 @@ def test_hub_ids_load_the_infilling_config_at_the_revision(
 def test_a_crash_while_writing_leaves_the_folder_as_it_was(
     folder: Path, tasks_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import model_card.dataset_card
-
     before = _files(folder)
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # a kill between the shard and the card
 
-    monkeypatch.setattr(model_card.dataset_card, "render_dataset_card", crash)
     with pytest.raises(KeyboardInterrupt):
-        add_infilling_config(folder, tasks_file)
+        add_infilling_config(folder, tasks_file, render_card=crash)
     assert _files(folder) == before
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []  # temp folder removed
 

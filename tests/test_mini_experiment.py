@@ -31,6 +31,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 def test_pretrain_saves_a_loadable_base_whose_loss_went_down(tmp_path):
     config = load_pretrain_config("mini-pretrain", TINY)
     out = tmp_path / "base"

@@ -35,6 +35,7 @@ def run(tmp_path_factory, corpus):
     return run_dir
 
 
+@pytest.mark.slow
 def test_trains_and_logs_finite_losses(run):
     log = json.loads((run / "adapter" / "training_log.json").read_text())
     train_losses = [r["loss"] for r in log["log_history"] if "loss" in r]
@@ -47,6 +48,7 @@ def test_trains_and_logs_finite_losses(run):
     assert set(summary) >= {"train_runtime_s", "hardware", "fim_rate", "spm_rate", "dataset"}
 
 
+@pytest.mark.slow
 def test_adapter_folder_is_publishable(run):
     adapter = run / "adapter"
     names = {p.name for p in adapter.iterdir()}
@@ -59,6 +61,7 @@ def test_adapter_folder_is_publishable(run):
     assert (run / "checkpoints" / "checkpoint-6").is_dir()
 
 
+@pytest.mark.slow
 def test_only_lora_weights_changed(run):
     weights = load_file(run / "adapter" / "adapter_model.safetensors")
     assert weights and all("lora_" in k for k in weights)
@@ -73,6 +76,7 @@ def test_only_lora_weights_changed(run):
         assert torch.equal(value, tuned[name]), name  # the base model is untouched
 
 
+@pytest.mark.slow
 def test_adapter_reloads_with_identical_logits(run, monkeypatch):
     from peft import AutoPeftModelForCausalLM, PeftModel
 
@@ -90,6 +94,7 @@ def test_adapter_reloads_with_identical_logits(run, monkeypatch):
     assert not torch.allclose(a, plain)  # the adapter does something
 
 
+@pytest.mark.slow
 def test_resume_continues_the_step_count(run, corpus, capsys):
     args = ["train", "--recipe", "tiny", "--dataset", str(corpus), "--output-dir", str(run)]
     assert main([*args, *STEPS]) == 2  # checkpoints exist: a clear error, not a silent restart

@@ -31,6 +31,7 @@ SMALL_TRAIN = ["max_steps=4", "eval_steps=2", "save_steps=2", "logging_steps=1",
 SMALL_EVAL = ["--infill-tasks", "2", "--max-new-tokens", "4", "--max-docs", "6"]
 
 
+@pytest.mark.slow
 def test_flytekit_stays_an_optional_extra():
     """Nothing but workflows.py imports flytekit: every other module of the project loads without it."""
     code = """

@@ -1,7 +1,8 @@
 """`python -m training <command>`: prepare, train (and the evaluation commands registered in COMMANDS).
 
-Adding a command: write `add_<name>_args(parser)` and `run_<name>(args)` in its module and add one line to
-COMMANDS below. Every command takes --recipe and --set KEY=VALUE overrides (see training/config.py).
+Adding a command: write its options as `<name>_parser(parser)` in training/options.py (no heavy imports
+there, so `--help` answers at once) and `run(args) -> int` in its module, and add one line to COMMANDS.
+Bad input ends with exit status 2 and one line `error: ...`; set FLYTE_LLAMA_TRACEBACK=1 to see the traceback.
 """
 
 from __future__ import annotations
@@ -10,35 +11,63 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
-# name → (module, help). The module provides add_args(parser) and run(args) -> int.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare": ("training.prepare", "tokenize + chunk + FIM a corpus split; --dump N FILE.jsonl"),
-    "train": ("training.train", "LoRA fine-tuning with SFTTrainer into --output-dir RUN"),
-    "evaluate": ("training.evaluate", "perplexity + infilling, base vs adapter, into eval_results.json"),
-    "complete": ("training.complete", "greedy completion, or an infill when a suffix is given"),
+from training import options
+
+# name → (module whose run(args) -> int does the work, imported only then; its options; help).
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], object], str]] = {
+    "prepare": (
+        "training.prepare",
+        options.prepare_parser,
+        "tokenize + chunk + FIM a corpus split; --dump N FILE.jsonl",
+    ),
+    "train": (
+        "training.train",
+        options.train_parser,
+        "LoRA fine-tuning with SFTTrainer into --output-dir RUN",
+    ),
+    "evaluate": ("training.evaluate", options.evaluate_parser, options.EVALUATE_HELP),
+    "complete": ("training.complete", options.complete_parser, options.COMPLETE_HELP),
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line `error: ...` (no usage block), like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(
+        prog="python -m training",
+        description=__doc__.splitlines()[0],
+        epilog="Errors are one line; FLYTE_LLAMA_TRACEBACK=1 shows the full traceback.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_) in COMMANDS.items():
+    for name, (module, add_options, help_) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_, description=help_)
-        importlib.import_module(module).add_args(cmd)
+        add_options(cmd)
         cmd.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a bad option (status 2, already printed) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return importlib.import_module(args._module).run(args)
     except (ValueError, OSError, RuntimeError) as exc:
         # Our errors say what to do; show that, not a traceback (unless asked for, to debug).
         if os.environ.get("FLYTE_LLAMA_TRACEBACK"):
             raise
-        print(f"error: {exc}\n(set FLYTE_LLAMA_TRACEBACK=1 for the full traceback)", file=sys.stderr)
+        # One line, whatever the message: a library's multi-line text is joined.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        print(f"error: {' '.join(lines) or type(exc).__name__}", file=sys.stderr)
         return 2
 
 

@@ -18,29 +18,9 @@ from pathlib import Path
 import torch
 
 from training.evaluate import load_models
-from training.fim import INFILL_MODE_HELP, INFILL_MODES, fim_tokens, infill_prompt_ids
+from training.fim import fim_tokens, infill_prompt_ids
 from training.infill import decode_middle, generate_ids
-
-FILL_TOKEN = "<FILL_ME>"
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The options of `python -m training complete` (added to `parser` when one is given)."""
-    p = parser or argparse.ArgumentParser(prog="python -m training complete", description=__doc__)
-    p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
-    p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
-    p.add_argument("--adapter", help="RUN/adapter folder (or a staged Hub folder) to apply on the base")
-    text = p.add_mutually_exclusive_group(required=True)
-    text.add_argument("--prefix", help="code before the cursor")
-    text.add_argument("--prefix-file", type=Path, help="file holding the code before the cursor")
-    text.add_argument("--prompt", help=f"code with one {FILL_TOKEN} marking the hole (or none: completion)")
-    suffix = p.add_mutually_exclusive_group()
-    suffix.add_argument("--suffix", help="code after the cursor: the model infills between the two")
-    suffix.add_argument("--suffix-file", type=Path, help="file holding the code after the cursor")
-    p.add_argument("--mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
-    return p
+from training.options import FILL_TOKEN, complete_parser
 
 
 def split_prompt(prompt: str) -> tuple[str, str | None]:
@@ -59,10 +39,52 @@ def resolve_text(args: argparse.Namespace) -> tuple[str, str | None]:
                 f"--prompt carries its own suffix after {FILL_TOKEN}: drop --suffix/--suffix-file"
             )
         return split_prompt(args.prompt)
-    prefix = args.prefix if args.prefix is not None else args.prefix_file.read_text(encoding="utf-8")
+    prefix = args.prefix if args.prefix is not None else _read_text(args.prefix_file, "--prefix-file")
     if args.suffix_file is not None:
-        return prefix, args.suffix_file.read_text(encoding="utf-8")
+        return prefix, _read_text(args.suffix_file, "--suffix-file")
     return prefix, args.suffix
+
+
+def _read_text(path: Path, flag: str) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag} {path}: no such file; pass a text file with the code")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{flag} {path} is not UTF-8 text: pass a source file saved as UTF-8") from exc
+
+
+def context_length(model) -> int | None:
+    """The positions the model was built for (`max_position_embeddings`), or None when it names none."""
+    config = getattr(model, "config", None)
+    value = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def cap_new_tokens(model, prompt_tokens: int, requested: int) -> int:
+    """`requested`, or what the context leaves after the prompt when that is less (said on stderr).
+
+    Clamping, not refusing, is what a user asking for "a lot" expects; a prompt that leaves no room for a
+    single token is an error, since nothing could be generated."""
+    if requested < 1:
+        raise ValueError(f"max_new_tokens={requested}: must be at least 1")
+    limit = context_length(model)
+    if limit is None:
+        return requested
+    room = limit - prompt_tokens
+    if room < 1:
+        raise ValueError(
+            f"the prompt is {prompt_tokens} tokens and fills the model's {limit}-token context: "
+            "shorten the prefix/suffix"
+        )
+    if requested > room:
+        print(
+            f"note: --max-new-tokens {requested} capped at {room}: the prompt takes {prompt_tokens} of the "
+            f"model's {limit} positions",
+            file=sys.stderr,
+        )
+        return room
+    return requested
 
 
 def complete(
@@ -78,14 +100,10 @@ def complete(
         prompt = infill_prompt_ids(tokenizer, prefix, suffix, mode)
         fim = fim_tokens(tokenizer)
         stops = [fim.eot_id, fim.eos_id]
+    max_new_tokens = cap_new_tokens(model, len(prompt), max_new_tokens)
     (new,) = generate_ids(model, [prompt], stops, pad_id, max_new_tokens)
     # The continuation follows text already there, so no SentencePiece leading space may be stripped.
     return decode_middle(tokenizer, new)
-
-
-def add_args(parser: argparse.ArgumentParser) -> None:
-    """Hook for training/__main__.py's COMMANDS registry."""
-    build_parser(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def complete_main(argv: Sequence[str] | None = None) -> str:
     """`python -m training complete` as a function: parses `argv`, prints and returns the generated text."""
-    return complete_args(build_parser().parse_args(argv))
+    return complete_args(complete_parser().parse_args(argv))
 
 
 def complete_args(args: argparse.Namespace) -> str:

@@ -34,6 +34,27 @@ class EvalResultsError(ValueError):
     """An eval_results.json that does not follow docs/ARCHITECTURE.md §4."""
 
 
+def portable_location(value: str | None, results_path: str | os.PathLike) -> str | None:
+    """How eval_results.json names a dataset, model or tasks source (§4): a Hub id as is; a local path as
+    `./x` or `../x`, relative to the results' folder, when it lies within two levels above it; any other
+    local path as `local:NAME` (its last component only).
+
+    The file is published with the model, so it must not carry this machine's absolute paths (a home
+    directory, a user name); the relative form still finds a run's own adapter, base and corpus."""
+    if not value or not Path(value).expanduser().exists():
+        return value  # a Hub id (ORG/NAME) or nothing
+    target = Path(value).expanduser().resolve()
+    rel = Path(os.path.relpath(target, Path(results_path).expanduser().resolve().parent))
+    if rel.parts.count("..") > 2:
+        return f"local:{target.name}"
+    text = rel.as_posix()
+    return text if text.startswith("..") else "./" if text == "." else f"./{text}"
+
+
+def _is_local_absolute(value: Any) -> bool:
+    return isinstance(value, str) and (os.path.isabs(value) or value.startswith("~"))
+
+
 def perplexity_metrics(nll_sum: float, tokens: int, num_bytes: int, documents: int) -> dict[str, Any]:
     """The §4 `M` record from summed negative log-likelihood (nats) over `tokens` scored tokens.
 
@@ -118,6 +139,15 @@ def validate_results(results: Mapping[str, Any]) -> None:
         for group in ("by_repo", "by_language"):
             for name, record in block.get(group, {}).items():
                 _check_perplexity_record(f"perplexity.{model}.{group}.{name}", record)
+    located = [("dataset.id", results["dataset"]["id"])]
+    located += [(f"models.{m}.id", results["models"][m]["id"]) for m in evaluated]
+    located += [("settings.infill.tasks_from", ((results["settings"].get("infill") or {}).get("tasks_from")))]
+    for where, value in located:
+        if _is_local_absolute(value):
+            raise EvalResultsError(
+                f"{where} is an absolute local path ({value}): record it relative to the results' folder "
+                "(re-run `python -m training evaluate`, which does)"
+            )
     infilling = results.get("infilling")
     if infilling is not None:
         if "tasks_file" not in infilling:

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from training.eval_results import perplexity_metrics
-from training.fim import INFILL_MODE_HELP, INFILL_MODES
+from training.eval_results import perplexity_metrics, portable_location
+from training.options import evaluate_parser
 
 OUTPUTS_FILE = "infilling_outputs.jsonl"
 
@@ -179,36 +179,6 @@ def load_split(dataset: str, split: str, revision: str | None = None, max_docs: 
     return ds
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The options of `python -m training evaluate` (added to `parser` when one is given)."""
-    p = parser or argparse.ArgumentParser(prog="python -m training evaluate", description=__doc__)
-    p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
-    p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
-    p.add_argument("--adapter", help="RUN/adapter folder: base and adapter are both evaluated, in one run")
-    p.add_argument("--dataset", required=True, help="dataset folder or Hub id (docs/ARCHITECTURE.md §2)")
-    p.add_argument("--dataset-revision", help="dataset revision (tag) on the Hub")
-    p.add_argument("--split", default="test")
-    p.add_argument("--context", type=int, help="window length (default: the model's max positions)")
-    p.add_argument("--stride", type=int, help="new tokens per window (default: context // 2)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
-    p.add_argument("--max-docs", type=int, help="evaluate only the first N documents of the split")
-    p.add_argument("--infill-tasks", type=int, default=200, help="infilling tasks (0 = perplexity only)")
-    p.add_argument("--infill-seed", type=int, default=0)
-    p.add_argument(
-        "--infill-from",
-        metavar="TASKS",
-        help="score published tasks instead of cutting new ones: an infilling_tasks.jsonl, or a dataset "
-        "folder or Hub id with an `infilling` config (at --dataset-revision), cut from --dataset's split",
-    )
-    p.add_argument("--infill-mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--prefix-tokens", type=int, default=1024)
-    p.add_argument("--suffix-tokens", type=int, default=512)
-    p.add_argument("--out", default="eval_results.json", help="results file; tasks go next to it")
-    return p
-
-
 def load_models(base: str | None, base_revision: str | None, adapter: str | None, dtype: str):
     """(model, tokenizer): the base, wrapped in the adapter when one is given (loaded once, on GPU if any)."""
     from training.modeling import adapter_base, load_adapter_model, load_base_model, load_tokenizer
@@ -231,11 +201,6 @@ def load_models(base: str | None, base_revision: str | None, adapter: str | None
     return model, tokenizer, base, base_revision
 
 
-def add_args(parser: argparse.ArgumentParser) -> None:
-    """Hook for training/__main__.py's COMMANDS registry."""
-    build_parser(parser)
-
-
 def run(args: argparse.Namespace) -> int:
     """Hook for training/__main__.py's COMMANDS registry."""
     evaluate(args)
@@ -244,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """`python -m training evaluate` as a function: parses `argv`, returns the results it wrote."""
-    return evaluate(build_parser().parse_args(argv))
+    return evaluate(evaluate_parser().parse_args(argv))
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,6 +222,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{args.adapter}/adapter_config.json not found: --adapter must be a RUN/adapter folder "
             "written by `python -m training train`"
+        )
+    if args.context and args.stride:
+        sliding_windows(2, args.context, args.stride)  # before the slow loads; defaults are checked below
+    if Path(args.out).is_dir():
+        raise IsADirectoryError(
+            f"--out {args.out} is a folder: pass a file path such as {args.out}/eval_results.json"
         )
     ds = load_split(args.dataset, args.split, args.dataset_revision, args.max_docs)
     records = ds.select_columns(["content", "repo", "path", "language"]).to_list()
@@ -305,16 +276,18 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 scores = infill.score_tasks(tasks, predictions, contents)
                 infilling[name] = infill.aggregate(tasks, scores)
                 outputs += [{"model": name, **row} for row in scores]
-    models = {"base": {"id": base, "revision": base_revision or getattr(model.config, "_commit_hash", None)}}
+    # Local paths are recorded relative to the results' folder: the file gets published (ARCHITECTURE §4).
+    base_rev = base_revision or getattr(model.config, "_commit_hash", None)
+    models = {"base": {"id": portable_location(base, args.out), "revision": base_rev}}
     if args.adapter is not None:
-        models["adapter"] = {"id": str(args.adapter), "revision": None}
+        models["adapter"] = {"id": portable_location(str(args.adapter), args.out), "revision": None}
     settings = {
         "context_length": context,
         "stride": stride,
         "batch_size": args.batch_size,
         "dtype": dtype,
         "infill": (
-            {"tasks_from": args.infill_from, "num_tasks": len(tasks)}
+            {"tasks_from": portable_location(args.infill_from, args.out), "num_tasks": len(tasks)}
             if args.infill_from
             else {
                 "seed": args.infill_seed,
@@ -326,7 +299,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         | {"max_new_tokens": args.max_new_tokens, "mode": args.infill_mode},
     }
     results = build_results(
-        dataset={"id": args.dataset, "revision": args.dataset_revision, "split": args.split},
+        dataset={
+            "id": portable_location(args.dataset, args.out),
+            "revision": args.dataset_revision,
+            "split": args.split,
+        },
         models=models,
         settings=settings,
         perplexity=perplexity,

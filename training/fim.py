@@ -29,6 +29,8 @@ from typing import Literal
 
 import numpy as np
 
+from training.options import INFILL_MODES
+
 Mode = Literal["clm", "psm", "spm"]
 
 # Code Llama's reference code uses this sentinel (`sp.encode("☺" + s)[2:]`): a character that never merges
@@ -170,10 +172,6 @@ def spm_prompt_ids(tokenizer, prefix: str, suffix: str) -> list[int]:
     suffix_ids = encode_piece(tokenizer, suffix, leading_space=False)
     prefix_ids = encode_piece(tokenizer, prefix, leading_space=True)
     return [*_bos(t), t.prefix_id, t.suffix_id, *suffix_ids, t.middle_id, *prefix_ids]
-
-
-INFILL_MODES = ("psm", "spm")
-INFILL_MODE_HELP = "infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM"
 
 
 def infill_prompt_ids(tokenizer, prefix: str, suffix: str, mode: str = "psm") -> list[int]:

@@ -16,7 +16,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from flyte_llama_common.schemas import TASK_NAMES, Task, read_task_rows
 from training.eval_results import write_atomic
 from training.fim import decode_piece, encode_piece, fim_tokens, infill_prompt_ids
 
@@ -37,22 +38,7 @@ FUNCTION_TYPES = {"python": {"function_definition"}, "go": {"function_declaratio
 STRING_TYPES = {"python": {"string"}, "go": {"raw_string_literal", "interpreted_string_literal"}}
 
 
-@dataclass(frozen=True)
-class Task:
-    """One hole. `lines` are the middle's 1-based first/last line; `span` its character range in the
-    original file; `window` the character range prefix + middle + suffix cover after trimming."""
-
-    task_id: str
-    repo: str
-    path: str
-    language: str
-    kind: str
-    prefix: str
-    suffix: str
-    middle: str
-    lines: tuple[int, int]
-    span: tuple[int, int]
-    window: tuple[int, int]
+# The task record is flyte_llama_common.schemas.Task, shared with the `infilling` dataset config.
 
 
 @cache
@@ -233,19 +219,13 @@ def write_tasks(path: str | Path, tasks: Sequence[Task]) -> None:
 
 def read_tasks(path: str | Path) -> list[Task]:
     """The tasks of an infilling_tasks.jsonl (each line checked for every Task field)."""
-    from dataset_builder.infilling_config import read_task_rows
-
-    return [_task(r) for r in read_task_rows(path)]
-
-
-def _task(row: Mapping[str, Any]) -> Task:
-    return Task(**{**row, **{k: tuple(row[k]) for k in ("lines", "span", "window")}})
+    return [Task.from_row(r) for r in read_task_rows(path)]
 
 
 def load_tasks(source: str, revision: str | None = None) -> list[Task]:
     """Published tasks: an infilling_tasks.jsonl, or the `infilling` config of a dataset folder or Hub id
     (added by `python -m dataset_builder add-infilling`), so different models are scored on the same holes."""
-    from dataset_builder.infilling_config import CONFIG_NAME, TASK_SCHEMA
+    from dataset_builder.infilling_config import CONFIG_NAME
 
     path = Path(source).expanduser()
     if path.is_file():
@@ -259,8 +239,8 @@ def load_tasks(source: str, revision: str | None = None) -> list[Task]:
             )
         import pyarrow.parquet as pq
 
-        rows = [r for shard in shards for r in pq.read_table(shard, columns=TASK_SCHEMA.names).to_pylist()]
-        return [_task(r) for r in rows]
+        rows = [r for shard in shards for r in pq.read_table(shard, columns=list(TASK_NAMES)).to_pylist()]
+        return [Task.from_row(r) for r in rows]
     from datasets import load_dataset
 
     try:
@@ -270,7 +250,7 @@ def load_tasks(source: str, revision: str | None = None) -> list[Task]:
             f"could not load the `{CONFIG_NAME}` config of {source!r} at revision {revision!r} ({exc}); "
             "pass a tasks .jsonl or a local dataset folder, or leave out --infill-from"
         ) from exc
-    return [_task(r) for r in ds.select_columns(TASK_SCHEMA.names).to_list()]
+    return [Task.from_row(r) for r in ds.select_columns(list(TASK_NAMES)).to_list()]
 
 
 def decode_middle(tokenizer, ids: Sequence[int]) -> str:

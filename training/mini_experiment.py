@@ -108,7 +108,8 @@ def timed(times: dict[str, float], stage: str):
 
 def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
     from training.config import load_recipe, recipe_dict
-    from training.evaluate import build_parser, evaluate
+    from training.evaluate import evaluate
+    from training.options import evaluate_parser
     from training.pretrain import load_pretrain_config, pretrain
     from training.train import train
 
@@ -150,7 +151,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
             "--max-new-tokens", "48", "--prefix-tokens", "256", "--suffix-tokens", "128",
             "--out", str(run_dir / "eval_results.json"),
         ]  # fmt: skip
-        results = evaluate(build_parser().parse_args(eval_argv))
+        results = evaluate(evaluate_parser().parse_args(eval_argv))
 
     card_dir = None
     if not args.no_card:

@@ -14,12 +14,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-TINY_PREFIX = "tiny"  # recipes whose base is built locally say `model_name_or_path: tiny` (or `tiny:<name>`)
-
-
-def is_tiny(name_or_path: str) -> bool:
-    """True for the locally built tiny base (`tiny` or `tiny:<anything>`), which has no Hub id."""
-    return name_or_path == TINY_PREFIX or name_or_path.startswith(TINY_PREFIX + ":")
+from flyte_llama_common.ids import is_sha
+from training.config import is_tiny
 
 
 def _check_loadable(name_or_path: str) -> None:
@@ -111,7 +107,11 @@ def adapter_base(adapter_dir: str | Path) -> tuple[str, str | None]:
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: is {adapter_dir} a RUN/adapter folder?")
     config = json.loads(config_path.read_text())
-    return config["base_model_name_or_path"], config.get("revision")
+    name = config["base_model_name_or_path"]
+    # A locally built base is recorded relative to the run (RUN/adapter/..), never as an absolute path.
+    if isinstance(name, str) and name.startswith(("./", "../")):
+        name = str((Path(adapter_dir).resolve().parent / name).resolve())
+    return name, config.get("revision")
 
 
 def load_adapter_model(
@@ -136,11 +136,9 @@ def pin_revision(repo_id: str, revision: str | None) -> str | None:
     A SHA is returned as is (works offline from the HF cache). A branch or tag is resolved through the Hub,
     so it needs the network; without it the error says how to pin the recipe instead.
     """
-    from training.config import SHA_RE
-
     if Path(repo_id).expanduser().exists():
         return None
-    if revision is not None and SHA_RE.match(revision):
+    if revision is not None and is_sha(revision):
         return revision
     from huggingface_hub import HfApi
 

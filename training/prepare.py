@@ -292,16 +292,6 @@ def tokenizer_for(config, train_split):
     )
 
 
-def add_args(parser) -> None:
-    from training.config import add_recipe_args
-
-    add_recipe_args(parser)
-    parser.add_argument("--split", default=None, help="corpus split (default: the recipe's train split)")
-    parser.add_argument(
-        "--dump", nargs=2, metavar=("N", "FILE"), help="write N prepared examples (all modes) as JSON lines"
-    )
-
-
 def run(args) -> int:
     from rich.console import Console
     from rich.table import Table

@@ -115,7 +115,10 @@ def train(
     config.model_revision = base_revision
     keys = list(dict.fromkeys([*(recipe_keys or []), "model_revision", "dataset", "dataset_revision"]))
     recipe = _published_recipe(config, keys, run_dir)
-    save_adapter(trainer, run_dir / "adapter", portable(base_id, run_dir), base_revision, summary, recipe)
+    # adapter_config.json keeps a local base as its absolute path: PEFT (AutoPeftModelForCausalLM) resolves
+    # a relative one against the working directory. model_card.stage rewrites it to the Hub id for publishing,
+    # and push refuses a folder whose base is still a local path.
+    save_adapter(trainer, run_dir / "adapter", base_id, base_revision, summary, recipe)
     if trainer.is_world_process_zero():
         print_summary(trainer.state.log_history, summary, train_stats, run_dir / "adapter")
     return summary
@@ -313,14 +316,6 @@ def print_summary(log_history: list[dict], summary: dict, stats, adapter_dir: Pa
     table.add_row("final eval loss", f"{eval_losses[-1]:.4f}" if eval_losses else "-")
     table.add_row("adapter", str(adapter_dir))
     Console().print(table)
-
-
-def add_args(parser) -> None:
-    from training.config import add_recipe_args
-
-    add_recipe_args(parser)
-    parser.add_argument("--output-dir", default=None, help="RUN folder (default: runs/<recipe>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest RUN/checkpoints/*")
 
 
 def run(args) -> int:

@@ -1,0 +1,126 @@
+"""The command-line options of `python -m training`: parsers only, so `--help` answers at once.
+
+Nothing here imports torch, transformers, TRL or datasets; the commands' modules (prepare, train, evaluate,
+complete) import them when they run. Each parser function adds its options to a given parser (the
+subcommand's) or builds a stand-alone one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+INFILL_MODES = ("psm", "spm")
+INFILL_MODE_HELP = "infilling prompt: prefix-suffix-middle (default) or Code Llama's suffix-first SPM"
+FILL_TOKEN = "<FILL_ME>"
+EVALUATE_HELP = "perplexity + infilling, base vs adapter, into eval_results.json"
+COMPLETE_HELP = "greedy completion, or an infill when a suffix is given"
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0 (`--max-new-tokens 0` is an error, not an empty run)."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def add_recipe_args(parser) -> None:
+    """The options every `python -m training` command shares."""
+    parser.add_argument("--recipe", default="tiny", help="recipe name (training/recipes/) or a .yaml path")
+    parser.add_argument("--dataset", help="dataset folder or Hub id (overrides the recipe's `dataset`)")
+    parser.add_argument("--dataset-revision", help="Hub dataset revision (tag or commit)")
+    parser.add_argument(
+        "--set",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe fields, e.g. --set max_steps=10 fim_rate=0.5 (repeatable: all are applied)",
+    )
+
+
+def prepare_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `python -m training prepare`."""
+    add_recipe_args(parser)
+    parser.add_argument("--split", default=None, help="corpus split (default: the recipe's train split)")
+    parser.add_argument(
+        "--dump", nargs=2, metavar=("N", "FILE"), help="write N prepared examples (all modes) as JSON lines"
+    )
+    return parser
+
+
+def train_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `python -m training train`."""
+    add_recipe_args(parser)
+    parser.add_argument("--output-dir", default=None, help="RUN folder (default: runs/<recipe>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest RUN/checkpoints/*")
+    return parser
+
+
+def evaluate_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of `python -m training evaluate` (added to `parser` when one is given)."""
+    p = parser or argparse.ArgumentParser(prog="python -m training evaluate", description=EVALUATE_HELP)
+    p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
+    p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
+    p.add_argument("--adapter", help="RUN/adapter folder: base and adapter are both evaluated, in one run")
+    p.add_argument("--dataset", required=True, help="dataset folder or Hub id (docs/ARCHITECTURE.md §2)")
+    p.add_argument("--dataset-revision", help="dataset revision (tag) on the Hub")
+    p.add_argument("--split", default="test")
+    p.add_argument("--context", type=positive_int, help="window length (default: the model's max positions)")
+    p.add_argument("--stride", type=positive_int, help="new tokens per window (default: context // 2)")
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
+    p.add_argument("--max-docs", type=positive_int, help="evaluate only the first N documents of the split")
+    p.add_argument(
+        "--infill-tasks", type=non_negative_int, default=200, help="infilling tasks (0 = perplexity only)"
+    )
+    p.add_argument("--infill-seed", type=non_negative_int, default=0)
+    p.add_argument(
+        "--infill-from",
+        metavar="TASKS",
+        help="score published tasks instead of cutting new ones: an infilling_tasks.jsonl, or a dataset "
+        "folder or Hub id with an `infilling` config (at --dataset-revision), cut from --dataset's split",
+    )
+    p.add_argument("--infill-mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
+    p.add_argument("--max-new-tokens", type=positive_int, default=128)
+    p.add_argument("--prefix-tokens", type=positive_int, default=1024)
+    p.add_argument("--suffix-tokens", type=positive_int, default=512)
+    p.add_argument("--out", default="eval_results.json", help="results file; tasks go next to it")
+    return p
+
+
+def complete_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of `python -m training complete` (added to `parser` when one is given)."""
+    p = parser or argparse.ArgumentParser(prog="python -m training complete", description=COMPLETE_HELP)
+    p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
+    p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
+    p.add_argument("--adapter", help="RUN/adapter folder (or a staged Hub folder) to apply on the base")
+    text = p.add_mutually_exclusive_group(required=True)
+    text.add_argument("--prefix", help="code before the cursor")
+    text.add_argument("--prefix-file", type=Path, help="file holding the code before the cursor")
+    text.add_argument("--prompt", help=f"code with one {FILL_TOKEN} marking the hole (or none: completion)")
+    suffix = p.add_mutually_exclusive_group()
+    suffix.add_argument("--suffix", help="code after the cursor: the model infills between the two")
+    suffix.add_argument("--suffix-file", type=Path, help="file holding the code after the cursor")
+    p.add_argument("--mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
+    p.add_argument(
+        "--max-new-tokens",
+        type=positive_int,
+        default=128,
+        help="at most this many new tokens (capped at what the model's context leaves after the prompt)",
+    )
+    p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
+    return p
