@@ -36,8 +36,10 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
         ("dataset_builder", "", ["python -m dataset_builder", "--help"]),
         ("dataset_builder", "", ["python -m dataset_builder", "build", "--help"]),
         ("", str(ROOT / "job.py"), ["job.py", "--help"]),
+        ("training.mini_experiment", "", ["python -m training.mini_experiment", "--help"]),
+        ("model_card.stage", "", ["python -m model_card.stage", "--help"]),
     ],
-    ids=["training", "train", "evaluate", "complete", "dataset_builder", "build", "job"],
+    ids=["training", "train", "evaluate", "complete", "dataset_builder", "build", "job", "mini", "stage"],
 )
 def test_help_imports_no_heavy_library(module, path, argv):
     code = PROBE.format(argv=argv, module=module, path=path, heavy=HEAVY)

@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="experiment folder (e.g. /tmp/mini-exp)")
     parser.add_argument(
         "--budget-minutes", type=float, default=20.0,
-        help=f"wall budget; pretraining stops early after {PRETRAIN_SHARE:.0%} of it (0 = no cap)",
+        help=f"wall budget; pretraining stops early after {PRETRAIN_SHARE * 100:.0f}%% of it (0 = no cap)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of both training stages")
     parser.add_argument(
