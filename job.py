@@ -20,6 +20,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from training.eval_config import EvalConfig
 
 SAMPLES_CONFIG = Path(__file__).resolve().parent / "dataset_builder" / "samples.yaml"
 
@@ -36,7 +40,9 @@ class Job:
     work: Path = Path("runs/job")
     cache_dir: Path | None = None
     train_overrides: list[str] = field(default_factory=list)
-    eval_options: list[str] = field(default_factory=list)  # extra `python -m training evaluate` flags
+    # EvalConfig fields as KEY=VALUE (training/eval_config.py), e.g. "infill_tasks=12"; the stage sets the
+    # adapter, dataset, output and (unless given) the context the adapter was trained at.
+    eval_overrides: list[str] = field(default_factory=list)
     push: bool = False
     progress: bool = True
 
@@ -44,15 +50,20 @@ class Job:
     def embedded(cls, **kw) -> Job:
         """The offline default: sample repos made into git repos under WORK/samples, the `tiny` recipe."""
         job = cls(recipe="tiny", corpus_config=SAMPLES_CONFIG, **kw)
-        job.eval_options = [
-            "--infill-tasks",
-            "12",
-            "--max-new-tokens",
-            "24",
-            "--batch-size",
-            "8",
-            *job.eval_options,
-        ]
+        job.eval_overrides = ["infill_tasks=12", "max_new_tokens=24", "batch_size=8", *job.eval_overrides]
+        return job
+
+    @classmethod
+    def create(
+        cls, *, embedded: bool, recipe: str | None = None, corpus_config: Path | None = None, **kw
+    ) -> Job:
+        """The one mapping from the job's options (CLI flags, the workflow's JobSpec) to a Job: the
+        embedded demo's or the real job's defaults, then the recipe and corpus config when given."""
+        job = cls.embedded(**kw) if embedded else cls(**kw)
+        if recipe:
+            job.recipe = recipe
+        if corpus_config:
+            job.corpus_config = corpus_config
         return job
 
     @property
@@ -112,20 +123,29 @@ def stage_train(job: Job, dataset_dir: Path, resume: bool = False) -> Path:
     return run_dir
 
 
-def stage_evaluate(job: Job, dataset_dir: Path, run_dir: Path) -> Path:
-    """Test-split perplexity and infilling, base vs adapter, into RUN/eval/eval_results.json."""
-    from training.evaluate import evaluate_main
+def eval_config(job: Job, dataset_dir: Path, run_dir: Path) -> EvalConfig:
+    """The evaluation of this job's run: the adapter against its base on the corpus' test split."""
+    from training.eval_config import EvalConfig, parse_eval_overrides
 
-    out = run_dir / "eval" / "eval_results.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    options = list(job.eval_options)
-    if "--context" not in options:
+    values = parse_eval_overrides(job.eval_overrides)
+    if "context" not in values and (run_dir / "adapter" / "training_log.json").is_file():
         # Score with the context the adapter was trained at, not the base's (longer) maximum.
         summary = json.loads((run_dir / "adapter" / "training_log.json").read_text())["summary"]
-        options += ["--context", str(summary["max_length"])]
-    adapter = str(run_dir / "adapter")
-    evaluate_main(["--adapter", adapter, "--dataset", str(dataset_dir), "--out", str(out), *options])
-    return out
+        values["context"] = summary["max_length"]
+    out = run_dir / "eval" / "eval_results.json"
+    return EvalConfig(
+        **{**values, "adapter": str(run_dir / "adapter"), "dataset": str(dataset_dir), "out": str(out)}
+    )
+
+
+def stage_evaluate(job: Job, dataset_dir: Path, run_dir: Path) -> Path:
+    """Test-split perplexity and infilling, base vs adapter, into RUN/eval/eval_results.json."""
+    from training.evaluate import evaluate
+
+    config = eval_config(job, dataset_dir, run_dir)
+    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+    evaluate(config)
+    return Path(config.out)
 
 
 def stage_cards(
@@ -159,17 +179,34 @@ def stage_cards(
 
 
 def stage_push(job: Job, dataset_dir: Path, model_dir: Path, manifest: dict) -> None:
-    """Publish both folders, one commit each, tagged with the corpus version."""
-    import push
+    """Publish both folders, one commit each, tagged with the corpus version. Raises PushError (and pushes
+    nothing more) when a folder fails its checks or the Hub refuses it."""
+    from model_card.publish import PushError, publish
 
     tag = f"v{manifest['version']}"
     for kind, folder, repo_id in (
         ("dataset", dataset_dir, dataset_repo_id(job, manifest)),
         ("model", model_dir, model_repo_id(job, manifest)),
     ):
-        code = push.main([kind, "--folder", str(folder), "--repo-id", repo_id, "--tag", tag])
-        if code != 0:
-            raise SystemExit(f"push of the {kind} to {repo_id} failed (exit {code}); nothing else was pushed")
+        result = publish(folder, repo_id, kind, tag=tag)
+        if result.problems:
+            raise PushError(
+                f"push of the {kind} to {repo_id} failed its checks ({'; '.join(result.problems)}); "
+                "nothing else was pushed"
+            )
+
+
+def check_configs(job: Job) -> None:
+    """Load and validate the corpus config, the training recipe (with its overrides) and the evaluation
+    settings before any work: a typo fails in a second with the fix, not after the corpus build."""
+    from dataset_builder.config import load_config
+    from training.config import TrainConfig, parse_overrides, recipe_dict
+
+    load_config(job.corpus_config)
+    TrainConfig(
+        **recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": "(the corpus)"})
+    )
+    eval_config(job, job.work / "corpus", job.work / job.recipe)
 
 
 def run(job: Job, resume: bool = False) -> dict[str, Path]:
@@ -183,6 +220,7 @@ def run(job: Job, resume: bool = False) -> dict[str, Path]:
         print(f"[job] {name} done in {timings[name]:.1f}s", flush=True)
         return value
 
+    check_configs(job)  # every config, before minutes of corpus build
     dataset_dir, manifest = timed("corpus", stage_corpus, job)
     run_dir = timed("train", stage_train, job, dataset_dir, resume=resume)
     eval_results = timed("evaluate", stage_evaluate, job, dataset_dir, run_dir)
@@ -226,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="training recipe overrides, e.g. --set max_steps=10 (repeatable: all are applied)",
     )
+    ap.add_argument(
+        "--eval-set",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="evaluation overrides (training/eval_config.py fields), e.g. --eval-set infill_tasks=50",
+    )
     ap.add_argument("--resume", action="store_true", help="continue training from WORK/<recipe>/checkpoints")
     ap.add_argument("--push", action="store_true", help="publish both folders to the Hub (needs a token)")
     ap.add_argument("--no-progress", action="store_true")
@@ -242,22 +288,21 @@ def main(argv: list[str] | None = None) -> int:
         work=args.work,
         cache_dir=args.cache_dir,
         train_overrides=args.set,
+        eval_overrides=args.eval_set,
         push=args.push,
         progress=not args.no_progress,
     )
-    job = Job.embedded(**common) if args.embedded else Job(**common)
-    if args.recipe:
-        job.recipe = args.recipe
-    if args.corpus_config:
-        job.corpus_config = args.corpus_config
+    job = Job.create(embedded=args.embedded, recipe=args.recipe, corpus_config=args.corpus_config, **common)
     from dataset_builder.config import ConfigError
     from dataset_builder.gitread import GitError
     from dataset_builder.sources import SourceError
+    from model_card.publish import PushError
     from model_card.stage import StageError
 
+    expected = (ConfigError, GitError, SourceError, StageError, PushError, ValueError, OSError)
     try:
         run(job, resume=args.resume)
-    except (ConfigError, GitError, SourceError, StageError, FileExistsError, FileNotFoundError) as exc:
+    except expected as exc:
         # Expected failures carry their fix in the message; a traceback would only hide it.
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -127,7 +127,7 @@ class JobSpec:
     org: str | None = None  # Hub namespace
     embedded: bool = True  # Job.embedded(): the offline demo's defaults and its small evaluation
     train_overrides: list[str] = field(default_factory=list)
-    eval_options: list[str] = field(default_factory=list)
+    eval_overrides: list[str] = field(default_factory=list)
 
 
 def make_job(spec: JobSpec, root: Path) -> job_module.Job:
@@ -138,18 +138,19 @@ def make_job(spec: JobSpec, root: Path) -> job_module.Job:
         out=root / "hub",
         work=root / "work",
         train_overrides=list(spec.train_overrides),
-        eval_options=list(spec.eval_options),
+        eval_overrides=list(spec.eval_overrides),
         progress=False,  # progress bars only clutter task logs
     )
-    job = job_module.Job.embedded(**common) if spec.embedded else job_module.Job(**common)
-    if spec.recipe:
-        job.recipe = spec.recipe
+    corpus_config = None
     if spec.corpus_config == "samples":
-        job.corpus_config = job_module.SAMPLES_CONFIG
-    elif spec.corpus_config == "default":
+        corpus_config = job_module.SAMPLES_CONFIG
+    elif spec.corpus_config and spec.corpus_config != "default":
+        corpus_config = Path(spec.corpus_config).resolve()
+    job = job_module.Job.create(
+        embedded=spec.embedded, recipe=spec.recipe, corpus_config=corpus_config, **common
+    )
+    if spec.corpus_config == "default":  # corpus.yaml even for the embedded demo's other defaults
         job.corpus_config = None
-    elif spec.corpus_config:
-        job.corpus_config = Path(spec.corpus_config).resolve()
     return job
 
 
@@ -182,7 +183,7 @@ class Plan(NamedTuple):
     corpus_version: str
     config_sha256: str
     recipe_sha256: str
-    eval_options: list[str]
+    eval_overrides: list[str]
 
 
 @task(container_image=IMAGE, requests=SMALL)
@@ -193,7 +194,7 @@ def plan(
     org: str | None,
     embedded: bool,
     train_overrides: list[str],
-    eval_options: list[str],
+    eval_overrides: list[str],
 ) -> Plan:
     """Resolve the configs and compute the cache keys. Never cached: it must see an edited config or recipe.
 
@@ -209,14 +210,14 @@ def plan(
         org=org,
         embedded=embedded,
         train_overrides=train_overrides,
-        eval_options=eval_options,
+        eval_overrides=eval_overrides,
     )
     job = make_job(spec, Path("."))
     corpus = load_config(job.corpus_config)
     recipe_data = recipe_dict(job.recipe, parse_overrides(job.train_overrides))
     # config_sha256 covers the corpus version, every pin and every threshold; the recipe hash covers the
     # recipe file's values and the overrides. These are the cache keys of the corpus and the training.
-    return Plan(spec, corpus.version, corpus.config_sha256, _sha256(recipe_data), job.eval_options)
+    return Plan(spec, corpus.version, corpus.config_sha256, _sha256(recipe_data), job.eval_overrides)
 
 
 @task(
@@ -288,7 +289,7 @@ def evaluate(
     run: FlyteDirectory,
     config_sha256: str,
     recipe_sha256: str,
-    eval_options: list[str],
+    eval_overrides: list[str],
 ) -> FlyteDirectory:
     """job.stage_evaluate: RUN/eval/ with eval_results.json and the infilling tasks it names."""
     job = make_job(spec, _workdir("evaluate"))
@@ -300,7 +301,7 @@ def evaluate(
     if (src / "base").is_dir():
         # A locally built base (tiny recipe): adapter_config.json records the training pod's path to it.
         shutil.copytree(src / "base", run_dir / "base")
-        job.eval_options += ["--base", str(run_dir / "base")]
+        job.eval_overrides += [f"base={run_dir / 'base'}"]
     eval_results = job_module.stage_evaluate(job, Path(dataset.download()), run_dir)
     return FlyteDirectory(str(eval_results.parent))
 
@@ -321,7 +322,7 @@ def trainer_for(recipe: str) -> PythonFunctionTask:
 
 @dynamic(container_image=IMAGE, requests=SMALL)
 def fine_tune(
-    spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str, eval_options: list[str]
+    spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str, eval_overrides: list[str]
 ) -> FineTuned:
     """Train and evaluate on the recipe's hardware (dynamic: the recipe is only known at run time)."""
     job = make_job(spec, Path("."))  # only its resolved recipe name is used here
@@ -338,7 +339,7 @@ def fine_tune(
         run=run,
         config_sha256=config_sha256,
         recipe_sha256=recipe_sha256,
-        eval_options=eval_options,
+        eval_overrides=eval_overrides,
     ).with_overrides(requests=hw.eval_resources(), limits=hw.eval_resources())
     return FineTuned(run=run, eval=results)
 
@@ -387,13 +388,10 @@ def push_to_hub(spec: JobSpec, dataset: FlyteDirectory, model: FlyteDirectory) -
         ) from None
     dataset_dir, model_dir = Path(dataset.download()), Path(model.download())
     # The token only exists in this task's environment, for the duration of the push (push.py reads HF_TOKEN).
-    with _env("HF_TOKEN", token):
-        try:
-            job_module.stage_push(
-                make_job(spec, _workdir("push")), dataset_dir, model_dir, _manifest(dataset_dir)
-            )
-        except SystemExit as exc:  # the stage's CLI-style failure; Flyte reports an exception better
-            raise RuntimeError(str(exc)) from None
+    with _env("HF_TOKEN", token):  # a failed push raises model_card.publish.PushError with its fix
+        job_module.stage_push(
+            make_job(spec, _workdir("push")), dataset_dir, model_dir, _manifest(dataset_dir)
+        )
 
 
 # --- the workflow -------------------------------------------------------------------------------------------
@@ -413,7 +411,7 @@ def flyte_llama(
     org: str | None = None,
     embedded: bool = True,
     train_overrides: list[str] = [],  # noqa: B006 (flytekit defaults are literals, never mutated)
-    eval_options: list[str] = [],  # noqa: B006
+    eval_overrides: list[str] = [],  # noqa: B006
     publish: bool = False,
 ) -> Outputs:
     """corpus → train → evaluate → model folder [→ publish]. The defaults are the offline demo (embedded:
@@ -427,7 +425,7 @@ def flyte_llama(
         org=org,
         embedded=embedded,
         train_overrides=train_overrides,
-        eval_options=eval_options,
+        eval_overrides=eval_overrides,
     )
     dataset = build_corpus(spec=p.spec, corpus_version=p.corpus_version, config_sha256=p.config_sha256)
     tuned = fine_tune(
@@ -435,7 +433,7 @@ def flyte_llama(
         dataset=dataset,
         config_sha256=p.config_sha256,
         recipe_sha256=p.recipe_sha256,
-        eval_options=p.eval_options,
+        eval_overrides=p.eval_overrides,
     )
     staged = stage_model(spec=p.spec, dataset=dataset, run=tuned.run, results=tuned.eval)
     # A conditional, not a flag inside the task: without --publish the task that requests the secret never

@@ -43,7 +43,7 @@ def test_embedded_job_end_to_end(tmp_path):
         progress=False,
         train_overrides=["max_steps=4", "eval_steps=2", "save_steps=2", "logging_steps=1", "max_eval_docs=8"],
     )
-    job.eval_options += ["--infill-tasks", "2", "--max-new-tokens", "4", "--max-docs", "6"]
+    job.eval_overrides += ["infill_tasks=2", "max_new_tokens=4", "max_docs=6"]
     folders = job_module.run(job)
 
     ds = datasets.load_dataset(str(folders["dataset"]))
@@ -88,10 +88,26 @@ def test_a_missing_source_fails_fast_with_the_fix_and_writes_nothing(tmp_path, c
     empty = tmp_path / "mirrors"
     empty.mkdir()
     out = tmp_path / "hub"
-    code = job_module.main(
-        ["--mirrors", str(empty), "--out", str(out), "--work", str(tmp_path / "w"), "--no-progress"]
-    )
+    argv = ["--mirrors", str(empty), "--out", str(out), "--work", str(tmp_path / "w"), "--no-progress"]
+    code = job_module.main([*argv, "--recipe", "tiny"])  # the default 7B recipe stops earlier on a CPU
     assert code == 2
     err = capsys.readouterr().err
     assert "flyte: no git repo at" in err and "--source flyte=" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--set", "lora_rr=8"], "unknown field 'lora_rr' (did you mean 'lora_r'?)"),
+        (["--eval-set", "infill_task=3"], "unknown evaluation field 'infill_task'"),
+        (["--eval-set", "batch_size=0"], "batch_size=0 must be positive"),
+    ],
+)
+def test_every_config_is_checked_before_any_work(tmp_path, capsys, flags, message):
+    """A recipe or evaluation typo fails in a second, before the corpus build (no repo is even looked for)."""
+    argv = ["--embedded", "--out", str(tmp_path / "hub"), "--work", str(tmp_path / "w"), "--no-progress"]
+    assert job_module.main([*argv, *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "hub").exists()

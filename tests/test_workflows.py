@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,7 +29,7 @@ import workflows
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_FAKE_" + os.urandom(12).hex()  # a value that can only come from the secret
 SMALL_TRAIN = ["max_steps=4", "eval_steps=2", "save_steps=2", "logging_steps=1", "max_eval_docs=8"]
-SMALL_EVAL = ["--infill-tasks", "2", "--max-new-tokens", "4", "--max-docs", "6"]
+SMALL_EVAL = ["infill_tasks=2", "max_new_tokens=4", "max_docs=6"]
 
 
 @pytest.mark.slow
@@ -130,7 +131,7 @@ def test_plan_keys_change_with_a_pin_and_with_a_recipe_override(tmp_path):
             org=None,
             embedded=True,
             train_overrides=overrides,
-            eval_options=[],
+            eval_overrides=[],
         )
 
     base = plan("samples", [])
@@ -158,12 +159,12 @@ def two_runs(tmp_path_factory):
 
         return wrapper
 
-    def fake_push_main(argv):
-        pushes.append({"argv": argv, "token": os.environ.get("HF_TOKEN")})
-        return 0
+    def fake_publish(folder, repo_id, kind, *, tag=None, **kw):
+        pushes.append({"kind": kind, "repo_id": repo_id, "tag": tag, "token": os.environ.get("HF_TOKEN")})
+        return SimpleNamespace(problems=[])
 
-    import push
     from dataset_builder import config as corpus_config
+    from model_card import publish
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(local_cache, "CACHE_LOCATION", str(tmp / "local-cache"))  # not ~/.flyte/local-cache
@@ -172,13 +173,13 @@ def two_runs(tmp_path_factory):
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.delenv("HF_TOKEN", raising=False)
         mp.setenv("_FSEC_HUGGINGFACE_TOKEN", SECRET)
-        mp.setattr(push, "main", fake_push_main)
+        mp.setattr(publish, "publish", fake_publish)
         for stage in ("corpus", "train", "evaluate"):
             mp.setattr(job_module, f"stage_{stage}", counted(stage, getattr(job_module, f"stage_{stage}")))
 
         runs, counts = [], []
         for _ in range(2):
-            kw = dict(org="test-org", train_overrides=SMALL_TRAIN, eval_options=SMALL_EVAL, publish=True)
+            kw = dict(org="test-org", train_overrides=SMALL_TRAIN, eval_overrides=SMALL_EVAL, publish=True)
             runs.append(workflows.flyte_llama(**kw))
             counts.append(dict(calls))  # stage calls so far
         token_left = os.environ.get("HF_TOKEN")
@@ -238,9 +239,10 @@ def test_second_run_hits_the_cache(two_runs):
 @pytest.mark.slow
 def test_the_token_reaches_only_the_push_and_appears_in_no_input_or_output(two_runs):
     pushes = two_runs["pushes"]
-    assert [p["argv"][0] for p in pushes] == ["dataset", "model"] * 2  # publish=True pushed both, twice
+    assert [p["kind"] for p in pushes] == ["dataset", "model"] * 2  # publish=True pushed both, twice
     assert all(p["token"] == SECRET for p in pushes)  # the secret became HF_TOKEN for the push
-    assert "test-org/flyte-llama-tiny" in pushes[1]["argv"]
+    assert pushes[1]["repo_id"] == "test-org/flyte-llama-tiny"
+    assert all(p["tag"] and p["tag"].startswith("v") for p in pushes)
     assert two_runs["token_left"] is None  # ...and only while the push ran
 
     # Every byte the runs wrote: flytekit's local sandbox (every task's working dir and outputs), its raw

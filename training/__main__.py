@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from training import options
+from training import eval_config, options
 
 # name → (module whose run(args) -> int does the work, imported only then; its options; help).
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], object], str]] = {
@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], object], str]
         options.train_parser,
         "LoRA fine-tuning with SFTTrainer into --output-dir RUN",
     ),
-    "evaluate": ("training.evaluate", options.evaluate_parser, options.EVALUATE_HELP),
+    "evaluate": ("training.evaluate", eval_config.evaluate_parser, options.EVALUATE_HELP),
     "complete": ("training.complete", options.complete_parser, options.COMPLETE_HELP),
 }
 

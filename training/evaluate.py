@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from training.eval_config import EvalConfig, eval_config_from_args, evaluate_parser, given_fields
 from training.eval_results import perplexity_metrics, portable_location
-from training.options import evaluate_parser
 
 OUTPUTS_FILE = "infilling_outputs.jsonl"
 
@@ -202,18 +202,24 @@ def load_models(base: str | None, base_revision: str | None, adapter: str | None
 
 
 def run(args: argparse.Namespace) -> int:
-    """Hook for training/__main__.py's COMMANDS registry."""
-    evaluate(args)
+    """Hook for training/__main__.py's COMMANDS registry: the parsed flags → EvalConfig → evaluate."""
+    evaluate(eval_config_from_args(args, given_fields(args)))
     return 0
 
 
 def evaluate_main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """`python -m training evaluate` as a function: parses `argv`, returns the results it wrote."""
-    return evaluate(evaluate_parser().parse_args(argv))
+    args = evaluate_parser().parse_args(argv)
+    return evaluate(eval_config_from_args(args, given_fields(args)))
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """Perplexity (+ infilling) for the base [and the adapter]; writes --out and the tasks next to it."""
+def evaluate(args: EvalConfig) -> dict[str, Any]:
+    """Perplexity (+ infilling) for the base [and the adapter] as `args` says; writes `args.out` and the
+    tasks next to it, and returns the results (the schema of docs/ARCHITECTURE.md §4)."""
+    if not isinstance(args, EvalConfig):
+        raise TypeError(
+            f"evaluate takes an EvalConfig, not {type(args).__name__}: see training/eval_config.py"
+        )
     from dataset_builder.infilling_config import check_tasks
     from training import infill
     from training.eval_results import build_results, print_summary, write_atomic, write_results

@@ -7,7 +7,7 @@
 2. finetune  LoRA + FIM on the corpus' train split through the project's normal `train()` (recipe
              `mini-lora`, its base pointed at OUT/run/base)                               → OUT/run/adapter/
 3. evaluate  base vs adapter on held-out test repos with the project's normal evaluation (perplexity per
-             repo/language, the infilling benchmark)                         → OUT/run/eval_results.json
+             repo/language, the infilling benchmark)                         → OUT/run/eval/eval_results.json
 4. card      the staged model folder with its model card (`model_card.stage`)  → OUT/hub/flyte-llama-mini/
 
 Evaluation reads the whole test split by default (`--eval-bytes 0`); `--eval-bytes N` keeps a deterministic
@@ -108,8 +108,8 @@ def timed(times: dict[str, float], stage: str):
 
 def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
     from training.config import load_recipe, recipe_dict
+    from training.eval_config import EvalConfig, command_flags
     from training.evaluate import evaluate
-    from training.options import evaluate_parser
     from training.pretrain import load_pretrain_config, pretrain
     from training.train import train
 
@@ -144,14 +144,14 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
     with timed(times, "evaluate"):
         subset = build_test_subset(args.dataset, out, args.eval_bytes)
         subset_dir = out / subset["folder"]
-        eval_argv = [
-            "--adapter", str(run_dir / "adapter"), "--dataset", str(subset_dir), "--split", "test",
-            "--context", str(pre_config.max_length), "--stride", str(pre_config.max_length // 2),
-            "--batch-size", "8", "--dtype", "float32", "--infill-tasks", str(args.infill_tasks),
-            "--max-new-tokens", "48", "--prefix-tokens", "256", "--suffix-tokens", "128",
-            "--out", str(run_dir / "eval_results.json"),
-        ]  # fmt: skip
-        results = evaluate(evaluate_parser().parse_args(eval_argv))
+        eval_config = EvalConfig(
+            adapter=str(run_dir / "adapter"), dataset=str(subset_dir), split="test",
+            context=pre_config.max_length, stride=pre_config.max_length // 2, batch_size=8, dtype="float32",
+            infill_tasks=args.infill_tasks, max_new_tokens=48, prefix_tokens=256, suffix_tokens=128,
+            out=str(run_dir / "eval" / "eval_results.json"),
+        )  # fmt: skip
+        Path(eval_config.out).parent.mkdir(parents=True, exist_ok=True)
+        results = evaluate(eval_config)
 
     card_dir = None
     if not args.no_card:
@@ -167,7 +167,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
             "finetune": f"python -m training train --recipe {args.lora_recipe} --dataset {args.dataset} "
             f"--output-dir {run_dir} --set model_name_or_path={base_dir} seed={args.seed} "
             f"data_seed={args.seed} max_steps={lora_config.max_steps}",
-            "evaluate": shlex.join(["python", "-m", "training", "evaluate", *eval_argv]),
+            "evaluate": shlex.join(["python", "-m", "training", "evaluate", *command_flags(eval_config)]),
         },
         "versions": {"python": platform.python_version(), **{p: _version(p) for p in PACKAGES}},
         "hardware": lora_summary.get("hardware"),
@@ -187,7 +187,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         "outputs": {
             "base": str(base_dir),
             "adapter": str(run_dir / "adapter"),
-            "eval_results": str(run_dir / "eval_results.json"),
+            "eval_results": str(run_dir / "eval" / "eval_results.json"),
             "card": str(card_dir) if card_dir else None,
         },
     }
@@ -223,7 +223,7 @@ def stage_card(args: argparse.Namespace, run_dir: Path, out: Path) -> Path:
     manifest = Path(args.dataset) / "manifest.json"
     return stage_model(
         run_dir / "adapter",
-        run_dir / "eval_results.json",
+        run_dir / "eval" / "eval_results.json",
         out,
         repo_id="local/flyte-llama-mini",
         manifest_path=manifest if manifest.is_file() else None,

@@ -70,38 +70,6 @@ def train_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def evaluate_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The options of `python -m training evaluate` (added to `parser` when one is given)."""
-    p = parser or argparse.ArgumentParser(prog="python -m training evaluate", description=EVALUATE_HELP)
-    p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
-    p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
-    p.add_argument("--adapter", help="RUN/adapter folder: base and adapter are both evaluated, in one run")
-    p.add_argument("--dataset", required=True, help="dataset folder or Hub id (docs/ARCHITECTURE.md §2)")
-    p.add_argument("--dataset-revision", help="dataset revision (tag) on the Hub")
-    p.add_argument("--split", default="test")
-    p.add_argument("--context", type=positive_int, help="window length (default: the model's max positions)")
-    p.add_argument("--stride", type=positive_int, help="new tokens per window (default: context // 2)")
-    p.add_argument("--batch-size", type=positive_int, default=4)
-    p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
-    p.add_argument("--max-docs", type=positive_int, help="evaluate only the first N documents of the split")
-    p.add_argument(
-        "--infill-tasks", type=non_negative_int, default=200, help="infilling tasks (0 = perplexity only)"
-    )
-    p.add_argument("--infill-seed", type=non_negative_int, default=0)
-    p.add_argument(
-        "--infill-from",
-        metavar="TASKS",
-        help="score published tasks instead of cutting new ones: an infilling_tasks.jsonl, or a dataset "
-        "folder or Hub id with an `infilling` config (at --dataset-revision), cut from --dataset's split",
-    )
-    p.add_argument("--infill-mode", choices=INFILL_MODES, default="psm", help=INFILL_MODE_HELP)
-    p.add_argument("--max-new-tokens", type=positive_int, default=128)
-    p.add_argument("--prefix-tokens", type=positive_int, default=1024)
-    p.add_argument("--suffix-tokens", type=positive_int, default=512)
-    p.add_argument("--out", default="eval_results.json", help="results file; tasks go next to it")
-    return p
-
-
 def complete_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The options of `python -m training complete` (added to `parser` when one is given)."""
     p = parser or argparse.ArgumentParser(prog="python -m training complete", description=COMPLETE_HELP)
