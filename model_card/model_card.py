@@ -20,10 +20,11 @@ from typing import Any
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from flyte_llama_common.ids import is_hub_id
+
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 
 # A Hub id is "name" or "org/name" (no path separators beyond one, no leading dot or slash).
-_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 REQUIRED_FIELDS = (
     "base_model",
     "base_model_relation",
@@ -54,10 +55,6 @@ WIDGET = [
 
 class CardError(ValueError):
     """The inputs cannot produce a truthful card; the message says what to pass instead."""
-
-
-def is_hub_id(value: str | None) -> bool:
-    return bool(value) and not Path(str(value)).expanduser().exists() and bool(_HUB_ID.match(str(value)))
 
 
 def is_code_llama(base_id: str | None) -> bool:

@@ -28,7 +28,8 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, co
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import get_session
 
-from model_card.model_card import check_card_metadata, is_hub_id
+from flyte_llama_common.ids import is_hub_id
+from model_card.model_card import check_card_metadata
 from model_card.safety import (
     LOCAL_BASE,
     UnsafeError,

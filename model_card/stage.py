@@ -31,8 +31,9 @@ from typing import Any
 import yaml
 
 from dataset_builder.atomic import replace_dir
+from flyte_llama_common.ids import is_hub_id
 from flyte_llama_common.schemas import InfillingConfigError, tasks_file_beside
-from model_card.model_card import CardError, is_hub_id, render_model_card
+from model_card.model_card import CardError, render_model_card
 from model_card.plots import render_plots
 from model_card.publish import ALLOW, TOKENIZER_FILES, matches
 from model_card.safety import (
