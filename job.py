@@ -132,6 +132,9 @@ def eval_config(job: Job, dataset_dir: Path, run_dir: Path) -> EvalConfig:
         # Score with the context the adapter was trained at, not the base's (longer) maximum.
         summary = json.loads((run_dir / "adapter" / "training_log.json").read_text())["summary"]
         values["context"] = summary["max_length"]
+    mirrors = job.mirrors or (job.work / "samples" if job.corpus_config == SAMPLES_CONFIG else None)
+    if "git_dirs" not in values and mirrors is not None:
+        values["git_dirs"] = str(mirrors)  # the repos' history dates each task: the fresh slice
     out = run_dir / "eval" / "eval_results.json"
     return EvalConfig(
         **{**values, "adapter": str(run_dir / "adapter"), "dataset": str(dataset_dir), "out": str(out)}
@@ -155,8 +158,8 @@ def stage_cards(
     OUT/<corpus name>: the corpus plus the evaluation's infilling tasks as its `infilling` config, so the
     benchmark is published too; OUT/<model name>: adapter files, model card, plots, eval results.
     Returns (dataset folder, model folder)."""
-    from dataset_builder.atomic import remove_stale, replace_dir, staging_dir
     from dataset_builder.infilling_config import add_from_eval_results
+    from flyte_llama_common.atomic import staged_dir
     from model_card.dataset_card import render_dataset_card
     from model_card.stage import stage_model
 
@@ -171,10 +174,8 @@ def stage_cards(
     published = job.out / dataset_dir.name
     added = add_from_eval_results(dataset_dir, eval_results, render_card=render_dataset_card, out=published)
     if added is None:  # the evaluation ran no infilling: publish the corpus as built
-        remove_stale(published)
-        tmp = staging_dir(published)
-        shutil.copytree(dataset_dir, tmp, dirs_exist_ok=True)
-        replace_dir(tmp, published)
+        with staged_dir(published) as tmp:
+            shutil.copytree(dataset_dir, tmp, dirs_exist_ok=True)
     return published, model_dir
 
 

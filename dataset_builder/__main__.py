@@ -144,7 +144,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     # Notes such as "removed <stale temp folder>" (atomic.remove_stale) go to stderr as plain lines.
     notes = logging.StreamHandler(sys.stderr)
-    logging.getLogger("dataset_builder").addHandler(notes)
+    for name in ("dataset_builder", "flyte_llama_common"):
+        logging.getLogger(name).addHandler(notes)
     start = time.perf_counter()
     main_thread = threading.current_thread() is threading.main_thread()  # signal.signal needs it
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
@@ -168,7 +169,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
         return code
     finally:
-        logging.getLogger("dataset_builder").removeHandler(notes)
+        for name in ("dataset_builder", "flyte_llama_common"):
+            logging.getLogger(name).removeHandler(notes)
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     print_summary(manifest)

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .atomic import remove_stale, staging_dir
+from flyte_llama_common.atomic import remove_stale, staging_dir
+
 from .config import DEFAULT_CACHE, load_config
 from .export import CardRenderer, export_dataset
 from .hf_builder import build_dataset, make_builder

@@ -5,10 +5,11 @@ config reads one Parquet file per repo instead of re-reading git and re-running 
 pin or any config value changes the key: that repo (or every repo, for a config change) is recomputed.
 
 Layout: `<cache_dir>/<repo>/<commit_sha>-<config_hash[:16]>.parquet`, written with
-`records_to_table`, so the cache holds exactly the published columns. Writes are atomic (temporary file
-in the same folder, then `os.replace`), so an interrupted build never leaves a half-written entry that a
-later build would trust. The key is also stored in the file's schema metadata and checked on load, next
-to an optional JSON `meta` dict (the pipeline keeps the repo's drop counts and redaction report there).
+`records_to_table`, so the cache holds exactly the published columns. Writes are atomic
+(flyte_llama_common.atomic: a temp file in the same folder, fsync, `os.replace`), so an interrupted build
+never leaves a half-written entry that a later build would trust. The key is also stored in the file's
+schema metadata and checked on load, next to an optional JSON `meta` dict (the pipeline keeps the repo's
+drop counts and redaction report there).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.record import Record, records_to_table, table_to_records
+from flyte_llama_common.atomic import atomic_path, write_text_atomic
 
 CACHE_FORMAT = "1"  # bump when the cached content changes meaning without a config change
 _META_KEY = b"flyte_llama_cache"
@@ -92,16 +92,10 @@ def store(
     table = records_to_table(records)
     extra = json.dumps(meta or {}, sort_keys=True).encode()
     table = table.replace_schema_metadata({_META_KEY: _key(repo, commit_sha, cfg_hash), _EXTRA_KEY: extra})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    for other in path.parent.iterdir():  # stale entries and their sidecars
-        if not other.name.startswith((path.stem, ".tmp-")):
+    for other in path.parent.iterdir():  # stale entries and their sidecars; "." = another writer's temp
+        if not other.name.startswith((path.stem, ".")):
             other.unlink(missing_ok=True)
     return path
 
@@ -124,15 +118,7 @@ def store_sidecar(
 ) -> None:
     """Write the sidecar atomically (same folder temp file + os.replace)."""
     path = _sidecar(cache_dir, repo, commit_sha, cfg_hash, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, sort_keys=True))
 
 
 def load_or_compute(

@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 
+from flyte_llama_common.git import mask_credentials, ref_problem, url_credentials, url_problem
 from flyte_llama_common.ids import is_sha
-
-from .gitread import mask_credentials, ref_problem, url_credentials, url_problem
 
 DEFAULT_CONFIG = Path(__file__).with_name("corpus.yaml")
 # Partial clones, the per-repo cache and prepared builds; $FLYTE_LLAMA_CACHE moves it (tests: a temp dir).

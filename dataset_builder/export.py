@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfo, DatasetInfosDict
 
-from .atomic import remove_stale, replace_dir, staging_dir
+from flyte_llama_common.atomic import remove_stale, replace_dir, staging_dir
+
 from .config import CorpusConfig
 from .hf_builder import FEATURES
 from .record import ARROW_SCHEMA, SPLITS

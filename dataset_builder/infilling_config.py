@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from datasets.info import DatasetInfo, DatasetInfosDict
 from huggingface_hub import DatasetCard
 
+from flyte_llama_common.atomic import staged_dir
 from flyte_llama_common.ids import is_hub_id
 from flyte_llama_common.schemas import (
     InfillingConfigError,
@@ -39,7 +40,6 @@ from flyte_llama_common.schemas import (
     tasks_file_beside,
 )
 
-from .atomic import remove_stale, replace_dir, staging_dir
 from .export import CardRenderer, file_sha256
 
 CONFIG_NAME = "infilling"
@@ -103,6 +103,12 @@ def infilling_summary(rows: list[dict[str, Any]], settings: dict[str, Any] | Non
         "by_kind": counts("kind"),
         "by_language_kind": dict(sorted(Counter(f"{r['language']}/{r['kind']}" for r in rows).items())),
         "by_repo": counts("repo"),
+        # Decontamination verdicts and the fresh slice (training/evaluation): dropped tasks are published
+        # too, with their reason, so the counts can be checked; `evaluate` scores only the others.
+        "by_contamination": counts("contamination"),
+        "scored": sum(r["contamination"] in ("clean", "unchecked") for r in rows),
+        "fresh": sum(bool(r["fresh"]) for r in rows if r["contamination"] in ("clean", "unchecked")),
+        "dated": sum(r["fresh"] is not None for r in rows),
         "settings": settings or {},
     }
 
@@ -112,8 +118,18 @@ def task_settings(eval_results: dict[str, Any]) -> dict[str, Any]:
     infill = dict((eval_results.get("settings") or {}).get("infill") or {})
     base = ((eval_results.get("models") or {}).get("base") or {}).get("id")
     keep = ("seed", "num_tasks", "prefix_tokens", "suffix_tokens")  # the tasks, not how they were run
+    settings = eval_results.get("settings") or {}
+    extra = {
+        "decontamination": settings.get("decontamination"),
+        "fresh_cutoff": settings.get("fresh_cutoff") if settings.get("decontamination") is not None else None,
+    }
     # A local path means nothing to readers of the card (and may leak a home directory): Hub ids only.
-    return {**{k: infill[k] for k in keep if k in infill}, "tokenizer": base if is_hub_id(base) else None}
+    picked = {k: infill[k] for k in keep if k in infill}
+    return {
+        **picked,
+        **{k: v for k, v in extra.items() if v is not None},
+        "tokenizer": base if is_hub_id(base) else None,
+    }
 
 
 def add_infilling_config(
@@ -140,9 +156,7 @@ def add_infilling_config(
     manifest = json.loads(manifest_path.read_text())
     infos = DatasetInfosDict.from_dataset_card_data(DatasetCard.load(folder / "README.md").data)
 
-    remove_stale(out)
-    tmp = staging_dir(out)
-    try:
+    with staged_dir(out) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CONFIG_NAME))
         tmp.chmod(0o755)
         (tmp / CONFIG_NAME).mkdir()
@@ -163,10 +177,6 @@ def add_infilling_config(
         )
         card = str(render_card(manifest, infos))
         (tmp / "README.md").write_text(card + ("" if card.endswith("\n") else "\n"))
-        replace_dir(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest
 
 

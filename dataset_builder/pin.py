@@ -9,15 +9,15 @@ survive; the result is loaded again and checked before it replaces the file.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import tempfile
 from pathlib import Path
 
+from flyte_llama_common.atomic import atomic_path
+from flyte_llama_common.git import GitError, git, is_url
+
 from .config import CorpusConfig, RepoSpec, load_config
-from .gitread import SAFE_OPTIONS, GitError, git, is_url, one_line
-from .sources import GIT_ENV, NETWORK_TIMEOUT_S, SourceError, _git_dir_of, check_overrides
+from .sources import SourceError, _git_dir_of, check_overrides
 
 
 def _not_a_commit(repo: str, ref: str, kind: str, where: str) -> SourceError:
@@ -30,47 +30,37 @@ def _not_a_commit(repo: str, ref: str, kind: str, where: str) -> SourceError:
 def _check_remote_commit(url: str, refname: str, sha: str, ref: str, repo: str) -> None:
     """Fetch only `refname` (depth 1, no trees or blobs) into a temp repo and check `sha` is a commit."""
     with tempfile.TemporaryDirectory(prefix="flyte-llama-pin-") as tmp:
-        cmd = ["git", *SAFE_OPTIONS, f"--git-dir={tmp}"]
         fetch = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth=1", "--filter=tree:0"]
+        initialised = False
         try:
-            subprocess.run([*cmd, "init", "--bare", "--quiet"], capture_output=True, check=True)
-            proc = subprocess.run(
-                [*cmd, *fetch, "--", url, f"+{refname}:refs/pin/check"],
-                capture_output=True,
-                text=True,
-                env=GIT_ENV,
-                timeout=NETWORK_TIMEOUT_S,
-                check=False,
-            )
-        except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
-            what = f"{repo}: checking {refname} at {url} failed ({exc})"
+            git(tmp, "init", "--bare", "--quiet")
+            initialised = True  # from here on a failure is the fetch's
+            git(tmp, *fetch, targets=[url, f"+{refname}:refs/pin/check"], network=True)
+        except GitError as err:
+            if initialised and not err.timed_out:  # git answered: the ref or the server refused
+                raise SourceError(f"{repo}: fetching {refname} from {url} failed: {err.stderr}") from None
+            what = f"{repo}: checking {refname} at {url} failed ({err})"
             raise SourceError(f"{what}; check the network or use --mirrors DIR") from None
-        if proc.returncode != 0:
-            raise SourceError(f"{repo}: fetching {refname} from {url} failed: {one_line(proc.stderr)}")
-        kind = subprocess.run([*cmd, "cat-file", "-t", sha], capture_output=True, text=True, check=False)
-        if kind.stdout.strip() != "commit":
-            raise _not_a_commit(repo, ref, kind.stdout.strip() or "missing object", url)
+        try:
+            kind = git(tmp, "cat-file", "-t", sha).strip()
+        except GitError:
+            kind = ""
+        if kind != "commit":
+            raise _not_a_commit(repo, ref, kind or "missing object", url)
 
 
 def _ls_remote(url: str, ref: str, repo: str) -> str:
     try:
-        proc = subprocess.run(
-            ["git", *SAFE_OPTIONS, "ls-remote", "--", url, ref, f"{ref}^{{}}"],
-            capture_output=True,
-            text=True,
-            env=GIT_ENV,
-            timeout=NETWORK_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+        out = git(None, "ls-remote", targets=[url, ref, f"{ref}^{{}}"], network=True)
+    except GitError as err:
+        if err.timed_out:
+            raise SourceError(
+                f"{repo}: `git ls-remote {url}` timed out; check the network or use --mirrors"
+            ) from None
         raise SourceError(
-            f"{repo}: `git ls-remote {url}` timed out; check the network or use --mirrors"
+            f"{repo}: cannot reach {url}: {err.stderr}. Check the URL or use --mirrors DIR"
         ) from None
-    if proc.returncode != 0:
-        raise SourceError(
-            f"{repo}: cannot reach {url}: {one_line(proc.stderr)}. Check the URL or use --mirrors DIR"
-        )
-    refs = dict(reversed(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line)
+    refs = dict(reversed(line.split("\t", 1)) for line in out.splitlines() if "\t" in line)
     # Annotated tags: the peeled "^{}" entry is the commit; prefer exact branch/tag names over suffixes.
     for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
         if name in refs:
@@ -150,16 +140,10 @@ def rewrite_commits(text: str, pins: dict[str, str]) -> str:
 def write_pins(path: Path, pins: dict[str, str]) -> CorpusConfig:
     """Write `pins` into the YAML at `path` atomically; returns the re-loaded, validated config."""
     new_text = rewrite_commits(path.read_text(), pins)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(new_text)
+    with atomic_path(path) as tmp:  # checked before it replaces the recipe: a failure keeps the old one
+        tmp.write_text(new_text)
         cfg = load_config(tmp)
         wrong = {r.name for r in cfg.repos if r.name in pins and r.commit != pins[r.name]}
         if wrong:
             raise SourceError(f"rewriting {path} did not set the pins of {sorted(wrong)}; edit it by hand")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return cfg

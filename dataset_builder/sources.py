@@ -6,43 +6,23 @@ files that pass the path filters (see `fetch_blobs`), so dropped vendored/asset 
 downloaded. `--mirrors DIR` uses DIR/<name> or DIR/<name>.git (bare or not); `--source NAME=PATH_OR_URL`
 overrides one repo. Failures raise SourceError naming the repo and the fix, within seconds.
 
-Hardening: URLs and refs come from the config or the command line, so every git call here puts `--`
-before them, disables the `ext::` transport (gitread.SAFE_OPTIONS), and `--source` values are checked
-(gitread.url_problem) before anything is cloned. Messages never show a URL's `user:password@`.
+Hardening: URLs and refs come from the config or the command line, so every git call here runs through
+flyte_llama_common.git with them after `--` (`targets=`) and the `ext::` transport disabled, and `--source`
+values are checked (url_problem) before anything is cloned. Messages never show a URL's `user:password@`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import CorpusConfig, RepoSpec
-from .gitread import (
-    SAFE_OPTIONS,
-    GitError,
-    git,
-    is_url,
-    mask_credentials,
-    missing_objects,
-    one_line,
-    url_problem,
-)
+from flyte_llama_common.atomic import staged_dir
+from flyte_llama_common.git import NETWORK_TIMEOUT_S, GitError, git, is_url, mask_credentials, url_problem
 
-# Never ask for credentials (a prompt would hang the build), and give up on stalled transfers.
-GIT_ENV = {
-    **os.environ,
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_ASKPASS": "true",
-    "GCM_INTERACTIVE": "never",
-    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10",
-}
-NETWORK_TIMEOUT_S = 30.0
-_LOW_SPEED = ["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=15"]
+from .config import CorpusConfig, RepoSpec
+from .gitread import missing_objects
 
 
 class SourceError(RuntimeError):
@@ -79,29 +59,24 @@ def _git_dir_of(path: Path) -> Path | None:
     return None
 
 
-def _run_git(args: list[str], repo: str, what: str, cwd: Path | None = None) -> str:
+def _network_git(
+    git_dir: Path | None, args: Sequence[str], targets: Sequence[str], repo: str, what: str
+) -> str:
+    """A git call that may reach a remote (see flyte_llama_common.git), failing with a SourceError that
+    says what to do."""
     try:
-        proc = subprocess.run(
-            ["git", *SAFE_OPTIONS, *_LOW_SPEED, *args],
-            capture_output=True,
-            text=True,
-            env=GIT_ENV,
-            timeout=NETWORK_TIMEOUT_S,
-            cwd=cwd,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+        return git(git_dir, *args, targets=targets, network=True)
+    except GitError as err:
+        if err.timed_out:
+            raise SourceError(
+                f"{repo}: {what} timed out after {NETWORK_TIMEOUT_S:.0f}s. Check the network, or build from "
+                f"local clones with --mirrors DIR or --source {repo}=PATH."
+            ) from None
         raise SourceError(
-            f"{repo}: {what} timed out after {NETWORK_TIMEOUT_S:.0f}s. Check the network, or build from "
-            f"local clones with --mirrors DIR or --source {repo}=PATH."
-        ) from None
-    if proc.returncode != 0:
-        raise SourceError(
-            f"{repo}: {what} failed: {one_line(proc.stderr)}. "
+            f"{repo}: {what} failed: {err.stderr}. "
             f"Fix: check the URL in the config, or build from local clones with --mirrors DIR "
             f"or --source {repo}=PATH."
-        )
-    return proc.stdout
+        ) from None
 
 
 def has_commit(git_dir: Path, sha: str) -> bool:
@@ -137,27 +112,20 @@ def clone_or_update(spec: RepoSpec, url: str, cache_dir: Path) -> Path:
     if not is_url(url):  # absolute, so that git can never read a local path as `transport::address`
         url = str(Path(url).expanduser().resolve())
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=target.parent))
-        try:
-            _run_git(
-                ["clone", "--bare", "--filter=blob:none", "--quiet", "--", url, str(tmp)],
-                spec.name,
-                f"clone {url}",
-            )
-            tmp.rename(target)  # a half-finished clone never sits at the cache path
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with staged_dir(target) as tmp:  # a half-finished clone never sits at the cache path
+            clone = ["clone", "--bare", "--filter=blob:none", "--quiet"]
+            _network_git(None, clone, [url, str(tmp)], spec.name, f"clone {url}")
     if has_commit(target, spec.commit):
         return target
     # Fetch through the promisor remote "origin" so the blob:none filter applies to new history too.
-    git(target, "config", "--", "remote.origin.url", url)
-    fetch = ["--git-dir", str(target), "fetch", "--quiet", "--no-tags", "--", "origin"]
-    _run_git([*fetch, spec.ref], spec.name, f"fetch {spec.ref} from {url}")
+    git(target, "config", targets=["remote.origin.url", url])
+    fetch = ["fetch", "--quiet", "--no-tags"]
+    _network_git(target, fetch, ["origin", spec.ref], spec.name, f"fetch {spec.ref} from {url}")
     if not has_commit(target, spec.commit):
         # The pin may no longer be on the ref (force-push, or an older pin): ask for the SHA itself.
         with contextlib.suppress(SourceError):  # resolve_source reports the missing pin with the fix
-            _run_git([*fetch, spec.commit], spec.name, f"fetch {spec.commit} from {url}")
+            what = f"fetch {spec.commit} from {url}"
+            _network_git(target, fetch, ["origin", spec.commit], spec.name, what)
     return target
 
 
@@ -218,35 +186,22 @@ def fetch_blobs(source: Source, commit: str, wanted: set[str]) -> int:
     if not missing:
         return 0
     remote = promisor_remote(source.git_dir) or "origin"
-    proc = subprocess.run(
-        [
-            "git",
-            *SAFE_OPTIONS,
-            *_LOW_SPEED,
-            "--git-dir",
-            str(source.git_dir),
-            "-c",
-            "fetch.negotiationAlgorithm=noop",
-            "fetch",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--recurse-submodules=no",
-            "--filter=blob:none",
+    fetch = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none"]
+    try:
+        git(
+            source.git_dir,
+            *fetch,
             "--stdin",
             "--quiet",
-            "--",
-            remote,
-        ],
-        input="\n".join(missing) + "\n",
-        capture_output=True,
-        text=True,
-        env=GIT_ENV,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SourceError(
-            f"{source.name}: fetching {len(missing)} blobs from {remote} failed: {one_line(proc.stderr)}. "
-            f"Check the network, or use --mirrors / --source {source.name}=PATH with a full clone."
+            targets=[remote],
+            options=["-c", "fetch.negotiationAlgorithm=noop"],
+            network=True,
+            timeout=600,
+            input="\n".join(missing) + "\n",
         )
+    except GitError as err:
+        raise SourceError(
+            f"{source.name}: fetching {len(missing)} blobs from {remote} failed: {err.stderr or err}. "
+            f"Check the network, or use --mirrors / --source {source.name}=PATH with a full clone."
+        ) from None
     return len(missing)

@@ -25,7 +25,20 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("lines", "pair"),  # 1-based first and last line of the middle
     ("span", "pair"),  # the middle's character range in the file
     ("window", "pair"),  # the character range prefix + middle + suffix cover after trimming
+    # Evaluation verdicts (training/evaluation): "clean" or why the task occurs in train/validation; the
+    # first and last author date of the middle's lines (git blame) and whether all are after the cutoff.
+    ("contamination", "str"),
+    ("authored_first", "optstr"),
+    ("authored_last", "optstr"),
+    ("fresh", "optbool"),
 )
+# Columns a tasks file written before the verdicts existed may lack, with the value they then take.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "contamination": "unchecked",
+    "authored_first": None,
+    "authored_last": None,
+    "fresh": None,
+}
 TASK_NAMES = tuple(name for name, _ in TASK_COLUMNS)
 
 
@@ -45,6 +58,10 @@ class Task:
     lines: tuple[int, int]
     span: tuple[int, int]
     window: tuple[int, int]
+    contamination: str = "unchecked"
+    authored_first: str | None = None
+    authored_last: str | None = None
+    fresh: bool | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The task as a JSON/Parquet row, columns in published order."""
@@ -54,14 +71,15 @@ class Task:
     def from_row(cls, row: dict[str, Any]) -> Task:
         """A task from a row that has every column (extra keys are ignored)."""
         kinds = dict(TASK_COLUMNS)
-        return cls(**{n: tuple(int(x) for x in row[n]) if kinds[n] == "pair" else row[n] for n in TASK_NAMES})
+        values = {n: row.get(n, OPTIONAL_DEFAULTS.get(n)) for n in TASK_NAMES}
+        return cls(**{n: tuple(int(x) for x in v) if kinds[n] == "pair" else v for n, v in values.items()})
 
 
 def task_arrow_schema():
     """The Parquet schema of the `infilling` config (pyarrow is imported only when asked)."""
     import pyarrow as pa
 
-    types = {"str": pa.string(), "pair": pa.list_(pa.int64())}
+    types = {"str": pa.string(), "pair": pa.list_(pa.int64()), "optstr": pa.string(), "optbool": pa.bool_()}
     return pa.schema([(name, types[kind]) for name, kind in TASK_COLUMNS])
 
 
@@ -79,10 +97,10 @@ def read_task_rows(path: str | Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise InfillingConfigError(f"{path}:{n}: not JSON ({err})") from None
-        missing = [c for c in TASK_NAMES if c not in row]
+        missing = [c for c in TASK_NAMES if c not in row and c not in OPTIONAL_DEFAULTS]
         if missing:
             raise InfillingConfigError(f"{path}:{n}: task lacks {missing}; is this an infilling_tasks.jsonl?")
-        rows.append({c: row[c] for c in TASK_NAMES})
+        rows.append({c: row.get(c, OPTIONAL_DEFAULTS.get(c)) for c in TASK_NAMES})
     if not rows:
         raise InfillingConfigError(f"{path} has no tasks")
     return rows

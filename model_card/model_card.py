@@ -21,6 +21,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from flyte_llama_common.ids import is_hub_id
+from model_card.eval_view import infilling_view
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 
@@ -81,24 +82,21 @@ def resolve_dataset(
     return {"id": ds_id, "revision": revision, "split": eval_ds.get("split", "test"), "is_hub": hub}
 
 
-def _metric_name(metric: str, model: str) -> str:
-    return f"{metric} ({model})"
+INFILL_INDEX = (("exact_match", "Infilling exact match"), ("edit_similarity", "Infilling edit similarity"))
 
 
 def expected_metrics(eval_results: dict) -> dict[str, float]:
-    """The model-index metrics a card must carry, by metric name, exactly as in eval_results.json."""
+    """The model-index metrics a card must carry, by name, exactly as in eval_results.json: only this
+    adapter's own numbers (the base model's and the baselines' go in the card's tables, never the index)."""
     out: dict[str, float] = {}
-    for model in ("base", "adapter"):
-        ppl = ((eval_results.get("perplexity") or {}).get(model) or {}).get("overall") or {}
-        if "perplexity" in ppl:
-            out[_metric_name("Test perplexity", model)] = ppl["perplexity"]
-        infill = ((eval_results.get("infilling") or {}).get(model) or {}).get("overall") or {}
-        for key, label in (
-            ("exact_match", "Infilling exact match"),
-            ("edit_similarity", "Infilling edit similarity"),
-        ):
-            if infill.get(key) is not None:
-                out[_metric_name(label, model)] = infill[key]
+    model = "adapter"
+    ppl = ((eval_results.get("perplexity") or {}).get(model) or {}).get("overall") or {}
+    if "perplexity" in ppl:
+        out["Test perplexity"] = ppl["perplexity"]
+    infill = ((eval_results.get("infilling") or {}).get(model) or {}).get("overall") or {}
+    for key, label in INFILL_INDEX:
+        if infill.get(key) is not None:
+            out[label] = infill[key]
     return out
 
 
@@ -113,11 +111,13 @@ def build_eval_results(eval_results: dict, dataset: dict) -> list[EvalResult]:
     }
     results = []
     for name, value in expected_metrics(eval_results).items():
-        metric_type = "perplexity" if "perplexity" in name else name.split("(")[0].strip().lower()
-        metric_type = metric_type.replace("infilling ", "").replace(" ", "_")
-        # One model-index result holds all metrics (EvalResult groups by task + dataset); the metric names
-        # say which model and which benchmark each value belongs to.
-        results.append(EvalResult(**common, metric_type=metric_type, metric_value=value, metric_name=name))
+        infill = name.startswith("Infilling")
+        metric_type = "perplexity" if not infill else name.lower().replace("infilling ", "").replace(" ", "_")
+        # The infilling tasks are the dataset's `infilling` config; perplexity is on its default config.
+        config = {"dataset_config": "infilling"} if infill else {}
+        results.append(
+            EvalResult(**common, **config, metric_type=metric_type, metric_value=value, metric_name=name)
+        )
     return results
 
 
@@ -253,6 +253,7 @@ def render_model_card(
         infill_tables={
             g: _metric_rows(infill, g, infill_keys) for g in ("overall", "by_kind", "by_language")
         },
+        infill_view=infilling_view(infill, eval_results.get("settings") or {}),
         fim=summary.get("objective") == "fim",
         has_infilling=bool(infill.get("base") or infill.get("adapter")),
         tasks_file=infill.get("tasks_file"),

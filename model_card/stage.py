@@ -24,13 +24,12 @@ import copy
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dataset_builder.atomic import replace_dir
+from flyte_llama_common.atomic import staged_dir
 from flyte_llama_common.ids import is_hub_id
 from flyte_llama_common.schemas import InfillingConfigError, tasks_file_beside
 from model_card.model_card import CardError, render_model_card
@@ -229,9 +228,7 @@ def stage_model(
     except EvalResultsError as err:
         raise StageError(f"{eval_results_path} does not follow docs/ARCHITECTURE.md §4: {err}") from None
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         for name, src in sources.items():
             shutil.copy2(src, tmp / name)
         (tmp / "adapter_config.json").write_text(_canonical_adapter_config(adapter_config))
@@ -269,10 +266,6 @@ def stage_model(
         # mkdtemp/mkstemp make private files; a folder meant for publishing is readable like any checkout.
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -12,7 +12,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 import training.modeling
-from training.eval_results import EvalResultsError, read_results, summary_table, write_results
+from training.eval_results import SCHEMA_VERSION, EvalResultsError, read_results, summary_table, write_results
 from training.evaluate import (
     encode_documents,
     evaluate_main,
@@ -208,6 +208,7 @@ def test_published_tasks_are_scored_like_the_ones_cut_on_the_fly(folders, tmp_pa
         "num_tasks": 4,
         "max_new_tokens": 4,
         "mode": "psm",
+        "scored_tasks": 4,
     }
     assert cut["settings"]["infill"]["seed"] == 5
     spm = _evaluate(
@@ -247,7 +248,7 @@ def test_missing_split_empty_dataset_and_bad_adapter_fail_clearly(folders, tmp_p
 
 def test_results_validation_rejects_other_schemas(tmp_path):
     good = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "dataset": {"id": "d", "revision": None, "split": "test"},
         "models": {"base": {"id": "m", "revision": None}},
         "settings": {},
@@ -267,7 +268,7 @@ def test_results_validation_rejects_other_schemas(tmp_path):
     write_results(tmp_path / "r.json", good)
     assert read_results(tmp_path / "r.json") == good
     with pytest.raises(EvalResultsError, match="schema_version"):
-        write_results(tmp_path / "bad.json", {**good, "schema_version": 2})
+        write_results(tmp_path / "bad.json", {**good, "schema_version": SCHEMA_VERSION - 1})
     del good["perplexity"]["base"]["overall"]["tokens"]
     with pytest.raises(EvalResultsError, match="lacks 'tokens'"):
         write_results(tmp_path / "bad.json", good)

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from gitrepos import GitRepo, write_config
 
-from dataset_builder import atomic
 from dataset_builder.__main__ import main
+from flyte_llama_common import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 

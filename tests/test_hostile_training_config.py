@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM
 import training.complete
 from training.__main__ import main as training_main
 from training.config import NUMERIC_RULES, TrainConfig, load_recipe, parse_overrides
-from training.eval_results import EvalResultsError, portable_location, validate_results
+from training.eval_results import SCHEMA_VERSION, EvalResultsError, portable_location, validate_results
 from training.tiny import build_tiny_model, build_tiny_tokenizer
 
 CONTEXT = 48  # the tiny base's max_position_embeddings
@@ -263,7 +263,7 @@ def test_portable_location(tmp_path):
 
 def test_results_with_an_absolute_path_are_rejected():
     results = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "dataset": {"id": "/home/alice/corpus", "revision": None, "split": "test"},
         "models": {"base": {"id": "org/m", "revision": None}},
         "settings": {},

@@ -8,6 +8,7 @@ import random
 import pytest
 import torch
 
+from training.evaluation.metrics import exact_match_strict
 from training.fim import encode_piece, fim_tokens, psm_prompt_ids, spm_prompt_ids
 from training.infill import (
     Task,
@@ -144,8 +145,12 @@ def test_no_python_or_go_is_a_clear_error(tok):
 def test_exact_match_and_edit_similarity_on_known_pairs():
     assert exact_match("    return c  \n", "    return c\n")  # trailing whitespace and newline ignored
     assert exact_match("a\nb \n\n", "a\nb")
-    assert not exact_match("return c\n", "    return c\n")  # indentation matters
+    # The field's convention strips surrounding whitespace; the strict variant keeps indentation.
+    assert exact_match("return c\n", "    return c\n", "single_line")
+    assert not exact_match_strict("return c\n", "    return c\n")
+    assert exact_match_strict("    return c  \n", "    return c\n")
     assert not exact_match("a\n\nb", "a\nb")
+    assert not exact_match_strict("a\n\nb", "a\nb")
     assert edit_similarity("abc", "abc") == 1.0
     assert edit_similarity("abc", "abd") == pytest.approx(2 / 3)
     assert edit_similarity("kitten", "sitting") == pytest.approx(1 - 3 / 7)
@@ -166,13 +171,22 @@ def test_parse_check_and_aggregation():
     # Deleting the line leaves a file that parses, but writing nothing is not an answer.
     assert parse_clean("python", content[: task.span[0]] + content[task.span[1] :]) is not None
     assert not filled_file_parses(task, content, "   \n ")
-    go_task = Task("g", "g", "m.go", "go", "multi_line", "", "", "x\n", (1, 1), (0, 0), (0, 0))
-    scores = score_tasks([task, go_task], ["    c = a + b\n", "y"], {("r", "a.py"): content})
+    go_task = Task("g", "g", "m.go", "go", "multi_line", "", "", "x\n", (1, 1), (0, 2), (0, 2))
+    contents = {("r", "a.py"): content, ("g", "m.go"): "x\n"}
+    scores = score_tasks([task, go_task], ["    c = a + b\n", "y"], contents)
     assert [s["exact_match"] for s in scores] == [True, False]
-    assert [s["parses"] for s in scores] == [True, None]  # parse rate is for Python only
+    assert [s["valid_fill"] for s in scores] == [True, None]  # valid fill is for Python only
     block = aggregate([task, go_task], scores)
-    assert block["overall"] == {"exact_match": 0.5, "edit_similarity": 0.5, "parse_rate": 1.0, "tasks": 2}
-    assert block["by_language"]["go"]["parse_rate"] is None
+    overall = {k: v for k, v in block["overall"].items() if k != "ci95"}
+    assert overall == {
+        "exact_match": 0.5,
+        "exact_match_strict": 0.5,
+        "edit_similarity": 0.5,
+        "valid_fill": 1.0,
+        "tasks": 2,
+    }
+    assert block["overall"]["ci95"]["exact_match"] == [0.0, 1.0]
+    assert block["by_language"]["go"]["valid_fill"] is None
     assert block["by_kind"]["single_line"]["tasks"] == 1
 
 
@@ -199,8 +213,9 @@ def test_aggregation_does_not_depend_on_task_order():
         {
             "task_id": t.task_id,
             "exact_match": rng.random() < 0.1,
+            "exact_match_strict": rng.random() < 0.1,
             "edit_similarity": rng.random(),
-            "parses": rng.random() < 0.5,
+            "valid_fill": rng.random() < 0.5,
         }
         for t in tasks
     ]

@@ -28,6 +28,7 @@ from model_card.model_card import (
 )
 from model_card.plots import loss_points, render_plots
 from model_card.stage import stage_model
+from training.eval_results import SCHEMA_VERSION
 
 CODE_LLAMA = "codellama/CodeLlama-7b-hf"
 DATASET_ID = "flyte-test/flyte-llama-corpus"
@@ -45,13 +46,30 @@ def _m(ppl: float, tokens: int) -> dict:
 
 
 def _i(em: float, es: float, tasks: int) -> dict:
-    return {"exact_match": em, "edit_similarity": es, "parse_rate": None, "tasks": tasks}
+    return {
+        "exact_match": em,
+        "exact_match_strict": em / 2,
+        "edit_similarity": es,
+        "valid_fill": None,
+        "tasks": tasks,
+        "ci95": {"exact_match": [em - 0.05, em + 0.05], "edit_similarity": [es - 0.04, es + 0.04]},
+    }
+
+
+def _d(em: float, es: float, tasks: int) -> dict:
+    return {
+        "overall": {
+            "tasks": tasks,
+            "exact_match": {"value": em, "ci95": [em - 0.03, em + 0.03]},
+            "edit_similarity": {"value": es, "ci95": [es - 0.02, es + 0.02]},
+        }
+    }
 
 
 def eval_results(*, infilling: bool = True, adapter: bool = True, dataset_id: str = DATASET_ID) -> dict:
-    """An eval_results.json (schema version 1) with distinct values, so a mix-up shows."""
+    """An eval_results.json (the current schema) with distinct values, so a mix-up shows."""
     results = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "dataset": {"id": dataset_id, "revision": "v1.0.0", "split": "test"},
         "models": {
             "base": {"id": CODE_LLAMA, "revision": None},
@@ -77,6 +95,21 @@ def eval_results(*, infilling: bool = True, adapter: bool = True, dataset_id: st
             "tasks_file": "infilling_tasks.jsonl",
             "base": {"overall": _i(0.125, 0.5125, 40), "by_kind": {"single_line": _i(0.2, 0.6, 20)}},
             "adapter": {"overall": _i(0.325, 0.7125, 40), "by_kind": {"single_line": _i(0.4, 0.8, 20)}},
+            "baselines": {"previous_line": {"overall": _i(0.0625, 0.3125, 40)}},
+            "differences": {
+                "adapter - base": _d(0.2, 0.2, 40),
+                "adapter - previous_line": _d(0.2625, 0.4, 40),
+                "base - previous_line": _d(0.0625, -0.01, 40),
+            },
+            "decontamination": {
+                "checked": 47,
+                "kept": 40,
+                "dropped": {"window_seen": 5, "middle_seen": 2},
+                "context_lines": 2,
+                "min_middle_chars": 20,
+                "against": ["train", "validation"],
+                "test_line_overlap": {"lines": 1000, "in_train": 123, "share": 0.123},
+            },
         }
     if not adapter:
         results["models"].pop("adapter")
@@ -215,20 +248,26 @@ def test_model_index_equals_eval_results():
     results = eval_results()
     text = render(results)
     metrics = card_metrics(split_front_matter(text))
+    # Only the adapter's own numbers: the base model's and the baselines' are in the tables, not the index.
     assert metrics == {
-        "Test perplexity (base)": 3.91,
-        "Test perplexity (adapter)": 2.93,
-        "Infilling exact match (base)": 0.125,
-        "Infilling exact match (adapter)": 0.325,
-        "Infilling edit similarity (base)": 0.5125,
-        "Infilling edit similarity (adapter)": 0.7125,
+        "Test perplexity": 2.93,
+        "Infilling exact match": 0.325,
+        "Infilling edit similarity": 0.7125,
     }
     assert metrics == expected_metrics(results)
+    for base_value in (3.91, 0.125, 0.5125, 0.0625):
+        assert base_value not in metrics.values()
     # huggingface_hub parses it back into EvalResult objects with the dataset pinned
     parsed = ModelCard(text).data.eval_results
     assert {r.metric_value for r in parsed} == set(metrics.values())
     assert {(r.dataset_type, r.dataset_split, r.dataset_revision) for r in parsed} == {
         (DATASET_ID, "test", "v1.0.0")
+    }
+    configs = {r.metric_name: r.dataset_config for r in parsed}
+    assert configs == {
+        "Test perplexity": None,
+        "Infilling exact match": "infilling",
+        "Infilling edit similarity": "infilling",
     }
     assert check_card_metadata(text, results) == []
 
@@ -236,15 +275,11 @@ def test_model_index_equals_eval_results():
 def test_values_absent_from_results_are_absent_from_card():
     text = render(eval_results(infilling=False))
     metrics = card_metrics(split_front_matter(text))
-    assert set(metrics) == {"Test perplexity (base)", "Test perplexity (adapter)"}
+    assert set(metrics) == {"Test perplexity"}
     assert "### Infilling" not in text and "exact match" not in text
 
-    text = render(eval_results(adapter=False))
-    assert set(card_metrics(split_front_matter(text))) == {
-        "Test perplexity (base)",
-        "Infilling exact match (base)",
-        "Infilling edit similarity (base)",
-    }
+    text = render(eval_results(adapter=False))  # the base model's numbers never enter the index
+    assert card_metrics(split_front_matter(text)) == {}
 
     log = {"summary": {"objective": "clm", "global_step": 3}}  # no hardware, no tokens, no FIM rates
     text = render(training_log=log, recipe={})

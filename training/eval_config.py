@@ -15,11 +15,13 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
+from datetime import date as _date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from training.evaluation.freshness import CODE_LLAMA_CUTOFF, CUTOFF_SOURCE
 from training.options import EVALUATE_HELP, INFILL_MODE_HELP, INFILL_MODES, non_negative_int, positive_int
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -40,7 +42,13 @@ class EvalConfig:
     batch_size: int = 4
     dtype: str | None = field(default=None, metadata={"help": "default: bfloat16 on GPU, else float32"})
     max_docs: int | None = None
-    infill_tasks: int = field(default=200, metadata={"help": "infilling tasks to cut (0: perplexity only)"})
+    infill_tasks: int = field(
+        default=1000,
+        metadata={
+            "help": "clean infilling tasks to cut, spread over (language, kind); 1,000 is the scale of "
+            "HumanEval-infilling (1,033 single-line); on a CPU score a subset, e.g. 200 (0: perplexity only)"
+        },
+    )
     infill_seed: int = 0
     infill_from: str | None = field(
         default=None,
@@ -55,6 +63,34 @@ class EvalConfig:
     prefix_tokens: int = 1024
     suffix_tokens: int = 512
     out: str = field(default="eval_results.json", metadata={"help": "results file; tasks go beside it"})
+    # Decontamination, freshness, baselines and intervals (docs/EVALUATION.md).
+    decontaminate: bool = field(
+        default=True,
+        metadata={"help": "drop tasks whose hole with context, or middle, occurs in train/validation"},
+    )
+    decontam_context: int = field(
+        default=2, metadata={"help": "lines of context each side of a checked hole"}
+    )
+    decontam_min_chars: int = field(default=20, metadata={"help": "shortest middle checked on its own"})
+    git_dirs: str | None = field(
+        default=None,
+        metadata={
+            "help": "folder holding the repos' git dirs (<repo>.git or <repo>/.git) with the pinned "
+            "commits: tasks get authored dates (git blame) and the fresh slice is scored"
+        },
+    )
+    fresh_cutoff: str = field(
+        default=CODE_LLAMA_CUTOFF,
+        metadata={"help": f"YYYY-MM-DD: middles authored on or after it are fresh ({CUTOFF_SOURCE})"},
+    )
+    baselines: bool = field(default=True, metadata={"help": "score the trivial baselines on the same tasks"})
+    ngram_max_tokens: int = field(
+        default=4_000_000, metadata={"help": "train tokens the n-gram baseline reads"}
+    )
+    likelihood: bool = field(
+        default=True, metadata={"help": "teacher-forced nats/char and /token of the middles (PSM and SPM)"}
+    )
+    bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
         problems = _type_problems(self)
@@ -76,11 +112,13 @@ _POSITIVE = (
     "max_new_tokens",
     "prefix_tokens",
     "suffix_tokens",
+    "ngram_max_tokens",
 )
-_NON_NEGATIVE = ("infill_tasks", "infill_seed")
+_NON_NEGATIVE = ("infill_tasks", "infill_seed", "decontam_context", "decontam_min_chars", "bootstrap_seed")
 FIELDS = {f.name: f for f in dataclasses.fields(EvalConfig)}
 _TYPES = {  # what YAML or --set may give for each field (bool is never an int here)
-    name: (int,) if f.type in ("int", "int | None") else (str,) for name, f in FIELDS.items()
+    name: (int,) if f.type in ("int", "int | None") else (bool,) if f.type == "bool" else (str,)
+    for name, f in FIELDS.items()
 }
 
 
@@ -90,8 +128,8 @@ def _type_problems(config: EvalConfig) -> list[str]:
         value = getattr(config, name)
         if value is None and "None" in str(f.type):
             continue
-        if isinstance(value, bool) or not isinstance(value, _TYPES[name]):
-            want = "an integer" if _TYPES[name] == (int,) else "a string"
+        if isinstance(value, bool) != (_TYPES[name] == (bool,)) or not isinstance(value, _TYPES[name]):
+            want = {(int,): "an integer", (bool,): "true or false"}.get(_TYPES[name], "a string")
             out.append(f"{name}={value!r} must be {want}" + (" or null" if "None" in str(f.type) else ""))
     return out
 
@@ -108,6 +146,10 @@ def _value_problems(c: EvalConfig) -> list[str]:
             out.append(f"{name}={getattr(c, name)} must be >= 0")
     if c.infill_mode not in INFILL_MODES:
         out.append(f"infill_mode={c.infill_mode!r}: use one of {', '.join(INFILL_MODES)}")
+    try:
+        _date.fromisoformat(c.fresh_cutoff)
+    except ValueError:
+        out.append(f"fresh_cutoff={c.fresh_cutoff!r} is not a YYYY-MM-DD date")
     if c.dtype is not None and c.dtype not in DTYPES:
         out.append(f"dtype={c.dtype!r}: use one of {', '.join(DTYPES)}")
     return out
@@ -201,6 +243,15 @@ def evaluate_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         if default not in (None, ""):
             text = f"{text} (default: {default})" if text else f"default: {default}"
         choices = INFILL_MODES if name == "infill_mode" else DTYPES if name == "dtype" else None
+        if _TYPES[name] == (bool,):
+            p.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=text.replace("%", "%%"),
+            )
+            continue
         p.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
@@ -224,5 +275,9 @@ def command_flags(config: EvalConfig) -> list[str]:
     for name, f in FIELDS.items():
         value = getattr(config, name)
         if value != f.default and value is not None:
-            flags += ["--" + name.replace("_", "-"), str(value)]
+            flag = "--" + name.replace("_", "-")
+            if isinstance(value, bool):
+                flags.append(flag if value else "--no-" + name.replace("_", "-"))
+            else:
+                flags += [flag, str(value)]
     return flags

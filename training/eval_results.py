@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-SCHEMA_VERSION = 1
+from flyte_llama_common.atomic import write_text_atomic
+
+SCHEMA_VERSION = 2  # 2: exact_match_strict, valid_fill, ci95, likelihood, baselines, differences
 MODEL_KEYS = ("base", "adapter")
 PERPLEXITY_FIELDS = {
     "perplexity": float,
@@ -27,7 +28,8 @@ PERPLEXITY_FIELDS = {
     "bytes": int,
     "documents": int,
 }
-INFILL_FIELDS = ("exact_match", "edit_similarity", "parse_rate", "tasks")
+INFILL_FIELDS = ("exact_match", "exact_match_strict", "edit_similarity", "valid_fill", "tasks", "ci95")
+LIKELIHOOD_FIELDS = ("nats_per_char_psm", "nats_per_token_psm", "nats_per_char_spm", "nats_per_token_spm")
 
 
 class EvalResultsError(ValueError):
@@ -109,8 +111,25 @@ def _check_perplexity_record(where: str, record: Any) -> None:
 
 
 def _check_infill_record(where: str, record: Any) -> None:
-    if not isinstance(record, Mapping) or set(record) != set(INFILL_FIELDS):
-        raise EvalResultsError(f"{where} must have exactly the keys {INFILL_FIELDS}")
+    keys = set(record) if isinstance(record, Mapping) else set()
+    if not isinstance(record, Mapping) or not set(INFILL_FIELDS) <= keys <= {
+        *INFILL_FIELDS,
+        *LIKELIHOOD_FIELDS,
+    }:
+        raise EvalResultsError(
+            f"{where} must have the keys {INFILL_FIELDS} (and optionally {LIKELIHOOD_FIELDS})"
+        )
+
+
+def _check_infill_block(where: str, block: Any) -> None:
+    if not isinstance(block, Mapping):
+        raise EvalResultsError(f"{where} must be an object")
+    _check_infill_record(f"{where}.overall", block.get("overall"))
+    if "fresh" in block:
+        _check_infill_record(f"{where}.fresh", block["fresh"])
+    for group in ("by_kind", "by_language"):
+        for name, record in block.get(group, {}).items():
+            _check_infill_record(f"{where}.{group}.{name}", record)
 
 
 def validate_results(results: Mapping[str, Any]) -> None:
@@ -153,33 +172,17 @@ def validate_results(results: Mapping[str, Any]) -> None:
         if "tasks_file" not in infilling:
             raise EvalResultsError("infilling lacks 'tasks_file'")
         for model in evaluated:
-            block = infilling.get(model)
-            if block is None:
+            if infilling.get(model) is None:
                 raise EvalResultsError(f"infilling lacks '{model}'")
-            _check_infill_record(f"infilling.{model}.overall", block.get("overall"))
-            for group in ("by_kind", "by_language"):
-                for name, record in block.get(group, {}).items():
-                    _check_infill_record(f"infilling.{model}.{group}.{name}", record)
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temp file in the same folder, then rename it over `path` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            _check_infill_block(f"infilling.{model}", infilling[model])
+        for name, block in (infilling.get("baselines") or {}).items():
+            _check_infill_block(f"infilling.baselines.{name}", block)
 
 
 def write_results(path: str | os.PathLike, results: Mapping[str, Any]) -> None:
     """Validate, then write `results` atomically as indented JSON (key order kept as §4 shows it)."""
     validate_results(results)
-    write_atomic(path, json.dumps(results, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(path, json.dumps(results, indent=2, allow_nan=False) + "\n")
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:
@@ -218,18 +221,6 @@ def summary_table(results: Mapping[str, Any]) -> Table:
     for m_label in ("overall",):
         values = [_lookup(ppl[m], m_label)["bits_per_byte"] for m in models]
         add("bits/byte", m_label, values, ".4f", f"{ppl['base']['overall']['bytes']:,} B")
-    infilling = results.get("infilling")
-    if infilling:
-        base = infilling["base"]
-        groups = [("overall", base["overall"])]
-        groups += [(f"kind {k}", v) for k, v in base.get("by_kind", {}).items()]
-        groups += [(f"lang {k}", v) for k, v in base.get("by_language", {}).items()]
-        for metric in ("exact_match", "edit_similarity", "parse_rate"):
-            for label, record in groups:
-                values = [_lookup(infilling[m], label)[metric] for m in models]
-                if all(v is None for v in values):
-                    continue
-                add(metric, label, values, ".3f", f"{record['tasks']} tasks")
     return table
 
 
@@ -244,4 +235,9 @@ def _lookup(block: Mapping[str, Any], label: str) -> Mapping[str, Any]:
 
 def print_summary(results: Mapping[str, Any], console: Console | None = None) -> None:
     """Print the summary table to the terminal (or to `console`)."""
-    (console or Console()).print(summary_table(results))
+    console = console or Console()
+    console.print(summary_table(results))
+    if results.get("infilling"):
+        from training.evaluation.report import infilling_table
+
+        console.print(infilling_table(results["infilling"]))

@@ -1,11 +1,6 @@
-"""Held-out perplexity with a sliding window, and `python -m training evaluate` (perplexity + infilling).
-
-Each document is scored whole and unpacked: `BOS + tokens + EOS`, every token after BOS predicted exactly
-once (EOS included: the model must learn to stop). Documents longer than the context are scored with the
-standard sliding window: windows start every `stride` tokens, and each window scores only the tokens the
-previous window did not, so a token sees at least `context - stride` tokens of left context (the first
-window scores all of its tokens). Sums of negative log-likelihood (nats) are kept per document and summed
-per group, so every figure is token-weighted and the groups add up to the overall.
+"""`python -m training evaluate`: perplexity (training/evaluation/perplexity.py) and the infilling
+benchmark (training/infill.py, training/evaluation/) for a base model and its adapter in one run, written
+to eval_results.json (docs/ARCHITECTURE.md §4, docs/EVALUATION.md).
 """
 
 from __future__ import annotations
@@ -13,132 +8,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from training.eval_config import EvalConfig, eval_config_from_args, evaluate_parser, given_fields
-from training.eval_results import perplexity_metrics, portable_location
+from training.eval_results import portable_location
+from training.evaluation.perplexity import encode_documents, group_metrics, score_documents, sliding_windows
 
 OUTPUTS_FILE = "infilling_outputs.jsonl"
-
-
-@dataclass(frozen=True)
-class Window:
-    """Tokens [begin, end) of one document go into the model; the predictions made at positions
-    [score_from, end) (of tokens score_from+1 .. end) are scored."""
-
-    doc: int
-    begin: int
-    end: int
-    score_from: int
-
-
-def sliding_windows(num_tokens: int, context: int, stride: int, doc: int = 0) -> list[Window]:
-    """Windows that predict each of tokens 1..num_tokens-1 of a document exactly once.
-
-    Position p predicts token p+1, so a document of N tokens has N-1 predictions, made at positions
-    0..N-2; windows tile those positions (the last token is only ever a target, never an input). With
-    stride == context the windows are non-overlapping chunks; with a smaller stride a window re-reads
-    `context - stride` positions as left context and scores only the positions after the previous window.
-    """
-    if context < 1:
-        raise ValueError(f"context={context}: a window needs at least 1 token")
-    if not 1 <= stride <= context:
-        raise ValueError(f"stride={stride} must be between 1 and the context ({context})")
-    positions = num_tokens - 1
-    windows: list[Window] = []
-    prev_end = 0
-    for begin in range(0, max(positions, 0), stride):
-        end = min(begin + context, positions)
-        windows.append(Window(doc, begin, end, prev_end))
-        prev_end = end
-        if end == positions:
-            break
-    return windows
-
-
-def encode_documents(tokenizer, texts: Sequence[str]) -> list[list[int]]:
-    """`BOS + tokens + EOS` for each text (one batched tokenizer call)."""
-    if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
-        raise ValueError(f"{type(tokenizer).__name__} needs a BOS and an EOS token to score whole documents")
-    # verbose=False: documents longer than model_max_length are expected, the sliding window handles them.
-    encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-    return [[tokenizer.bos_token_id, *ids, tokenizer.eos_token_id] for ids in encoded]
-
-
-def _batches(windows: list[Window], batch_size: int) -> Iterator[list[Window]]:
-    # Longest first: similar lengths share a batch (little padding), and an out-of-memory shows up at once.
-    ordered = sorted(windows, key=lambda w: (-(w.end - w.begin), w.doc, w.begin))
-    for i in range(0, len(ordered), batch_size):
-        yield ordered[i : i + batch_size]
-
-
-def score_documents(
-    model: torch.nn.Module,
-    docs: Sequence[Sequence[int]],
-    context: int,
-    stride: int,
-    batch_size: int,
-    pad_id: int = 0,
-    desc: str = "perplexity",
-) -> tuple[list[float], list[int]]:
-    """Per-document (summed NLL in nats, number of scored tokens) under `model`, windows batched."""
-    windows = [w for i, ids in enumerate(docs) for w in sliding_windows(len(ids), context, stride, i)]
-    nll = [0.0] * len(docs)
-    counts = [0] * len(docs)
-    device = next(model.parameters()).device
-    model.eval()
-    total = sum(w.end - w.score_from for w in windows)
-    with torch.inference_mode(), tqdm(total=total, desc=desc, unit="tok", unit_scale=True) as bar:
-        for batch in _batches(windows, batch_size):
-            width = max(w.end - w.begin for w in batch)
-            input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, w in enumerate(batch):
-                input_ids[row, : w.end - w.begin] = torch.tensor(docs[w.doc][w.begin : w.end])
-                mask[row, : w.end - w.begin] = 1
-            # use_cache=False: nothing is generated, and a cache would only cost memory.
-            logits = model(
-                input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False
-            ).logits
-            for row, w in enumerate(batch):
-                lo, hi = w.score_from - w.begin, w.end - w.begin
-                targets = torch.tensor(docs[w.doc][w.score_from + 1 : w.end + 1], device=device)
-                row_logits = logits[row, lo:hi].float()  # log-softmax in float32 even for bf16 models
-                loss = torch.nn.functional.cross_entropy(row_logits, targets, reduction="sum")
-                nll[w.doc] += loss.item()
-                counts[w.doc] += hi - lo
-            bar.update(sum(w.end - w.score_from for w in batch))
-    return nll, counts
-
-
-def group_metrics(
-    nll: Sequence[float], counts: Sequence[int], records: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
-    """The §4 perplexity block: overall, by_repo and by_language, all token-weighted."""
-
-    def metrics(indices: list[int]) -> dict[str, Any]:
-        return perplexity_metrics(
-            nll_sum=math.fsum(nll[i] for i in indices),
-            tokens=sum(counts[i] for i in indices),
-            num_bytes=sum(len(records[i]["content"].encode("utf-8")) for i in indices),
-            documents=len(indices),
-        )
-
-    block: dict[str, Any] = {"overall": metrics(list(range(len(records))))}
-    for group, key in (("by_repo", "repo"), ("by_language", "language")):
-        members: dict[str, list[int]] = {}
-        for i, record in enumerate(records):
-            members.setdefault(record[key], []).append(i)
-        block[group] = {name: metrics(members[name]) for name in sorted(members)}
-    return block
 
 
 def model_passes(model: torch.nn.Module) -> list[tuple[str, contextlib.AbstractContextManager]]:
@@ -221,8 +103,10 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             f"evaluate takes an EvalConfig, not {type(args).__name__}: see training/eval_config.py"
         )
     from dataset_builder.infilling_config import check_tasks
+    from flyte_llama_common.atomic import write_text_atomic
     from training import infill
-    from training.eval_results import build_results, print_summary, write_atomic, write_results
+    from training.eval_results import build_results, print_summary, write_results
+    from training.evaluation import decontam, intervals, likelihood, scoring, suite
 
     if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(
@@ -239,11 +123,28 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     records = ds.select_columns(["content", "repo", "path", "language"]).to_list()
     contents = {(r["repo"], r["path"]): r["content"] for r in records}
     tasks = []
+    wants_tasks = bool(args.infill_from) or args.infill_tasks > 0
+    reference = (
+        suite.reference_texts(args.dataset, args.dataset_revision)
+        if wants_tasks and (args.decontaminate or args.baselines)
+        else {}
+    )
+    index = None
+    if args.decontaminate and wants_tasks:
+        index = decontam.LineIndex.build(r["content"] for rows in reference.values() for r in rows)
+        verdict = suite.verdict_fn(index, args.decontam_context, args.decontam_min_chars)
     if args.infill_from:  # checked before the (slow) model load: a stale tasks file fails in seconds
         tasks = infill.load_tasks(args.infill_from, args.dataset_revision)
         # Same files, same text, or a clear error: tasks only mean something against their own corpus.
         fix = "pass the --dataset/--dataset-revision the tasks were cut from (the version in their card)"
         check_tasks([asdict(t) for t in tasks], contents, fix)
+        if index is not None:  # tasks cut before the verdicts existed are checked here
+            tasks = [
+                t
+                if t.contamination != "unchecked"
+                else replace(t, contamination=verdict(t, contents[(t.repo, t.path)]))
+                for t in tasks
+            ]
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
     model, tokenizer, base, base_revision = load_models(args.base, args.base_revision, args.adapter, dtype)
     context = args.context or model.config.max_position_embeddings
@@ -258,7 +159,16 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             seed=args.infill_seed,
             prefix_tokens=args.prefix_tokens,
             suffix_tokens=args.suffix_tokens,
+            verdict=verdict if index is not None else None,
         )
+    fresh_summary = None
+    if tasks and args.git_dirs:
+        tasks, fresh_summary = suite.with_freshness(
+            tasks, args.dataset, args.dataset_revision, args.git_dirs, args.fresh_cutoff
+        )
+    scored = [t for t in tasks if t.contamination in (decontam.CLEAN, "unchecked")]
+    fresh = [t.fresh for t in scored] if fresh_summary else None
+    systems: dict[str, list[dict[str, Any]]] = {}
 
     perplexity: dict[str, Any] = {}
     infilling: dict[str, Any] = {}
@@ -269,19 +179,46 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
                 model, docs, context, stride, args.batch_size, tokenizer.pad_token_id or 0, f"ppl {name}"
             )
             perplexity[name] = group_metrics(nll, counts, records)
-            if tasks:
+            if scored:
                 predictions = infill.generate_middles(
                     model,
                     tokenizer,
-                    tasks,
+                    scored,
                     args.max_new_tokens,
                     args.batch_size,
                     desc=f"infill {name}",
                     mode=args.infill_mode,
                 )
-                scores = infill.score_tasks(tasks, predictions, contents)
-                infilling[name] = infill.aggregate(tasks, scores)
+                scores = infill.score_tasks(scored, predictions, contents)
+                if args.likelihood:
+                    for mode in likelihood.MODES:
+                        nll = likelihood.middle_nll(
+                            model, tokenizer, scored, mode, args.batch_size, desc=f"nll {mode} {name}"
+                        )
+                        scoring.add_likelihood(scores, mode, nll)
+                systems[name] = scores
+                infilling[name] = infill.aggregate(scored, scores, args.bootstrap_seed, fresh)
                 outputs += [{"model": name, **row} for row in scores]
+    if scored and args.baselines:
+        rows, baseline_info = suite.baseline_rows(
+            scored, contents, reference.get("train"), args.ngram_max_tokens, infill.filled_file_parses_fn()
+        )
+        infilling["baselines"] = {
+            n: infill.aggregate(scored, r, args.bootstrap_seed, fresh) for n, r in rows.items()
+        }
+        systems.update(rows)
+    if scored:
+        infilling["differences"] = suite.comparisons(scored, systems, args.bootstrap_seed, fresh)
+    if index is not None and tasks:
+        test_texts = [r["content"] for r in records]
+        infilling["decontamination"] = suite.decontamination_summary(
+            tasks, index, test_texts, args.decontam_context, args.decontam_min_chars
+        )
+    if fresh_summary is not None:
+        fresh_summary["note"] = suite.fresh_note(
+            fresh_summary, infilling.get("adapter") or infilling.get("base")
+        )
+        infilling["fresh"] = fresh_summary
     # Local paths are recorded relative to the results' folder: the file gets published (ARCHITECTURE §4).
     base_rev = base_revision or getattr(model.config, "_commit_hash", None)
     models = {"base": {"id": portable_location(base, args.out), "revision": base_rev}}
@@ -302,7 +239,19 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
                 "suffix_tokens": args.suffix_tokens,
             }
         )
-        | {"max_new_tokens": args.max_new_tokens, "mode": args.infill_mode},
+        | {"max_new_tokens": args.max_new_tokens, "mode": args.infill_mode, "scored_tasks": len(scored)},
+        "bootstrap": {
+            "seed": args.bootstrap_seed,
+            "resamples": intervals.RESAMPLES,
+            "level": intervals.LEVEL,
+        },
+        "decontamination": (
+            {"context_lines": args.decontam_context, "min_middle_chars": args.decontam_min_chars}
+            if args.decontaminate
+            else None
+        ),
+        "fresh_cutoff": args.fresh_cutoff,
+        "baselines": (dict(baseline_info) if scored and args.baselines else None),
     }
     results = build_results(
         dataset={
@@ -320,7 +269,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         infill.write_tasks(Path(args.out).with_name(infill.TASKS_FILE), tasks)
     if outputs:  # what each model wrote for each task: for reading, not part of the §4 contract
         lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in outputs)
-        write_atomic(Path(args.out).with_name(OUTPUTS_FILE), lines)
+        write_text_atomic(Path(args.out).with_name(OUTPUTS_FILE), lines)
     print_summary(results)
     print(
         f"wrote {os.fspath(args.out)}" + (f" and {infill.TASKS_FILE} ({len(tasks)} tasks)" if tasks else "")

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from flyte_llama_common.atomic import write_text_atomic
 from flyte_llama_common.schemas import TASK_NAMES, Task, read_task_rows
-from training.eval_results import write_atomic
+from training.evaluation import metrics, scoring
 from training.fim import decode_piece, encode_piece, fim_tokens, infill_prompt_ids
 
 TASKS_FILE = "infilling_tasks.jsonl"
@@ -179,9 +179,14 @@ def extract_tasks(
     seed: int = 0,
     prefix_tokens: int | None = 1024,
     suffix_tokens: int | None = 512,
+    verdict: Callable[[Task, str], str] | None = None,
 ) -> list[Task]:
     """`num_tasks` tasks spread evenly over the (language, kind) buckets that have holes, files visited in
-    a seeded random order (one task per file per round, so tasks come from as many files as possible)."""
+    a seeded random order (one task per file per round, so tasks come from as many files as possible).
+
+    With `verdict` (task, file content → "clean" or a reason), a task that is not clean does not count
+    toward its bucket's quota: it is returned too, after the clean ones, with its reason in `contamination`
+    and an id ending in `-dropped-N`, so the drops can be counted and published beside the kept tasks."""
     holes: dict[tuple[str, str], list[tuple[int, list]]] = {
         (lang, k): [] for lang in LANGUAGES for k in KINDS
     }
@@ -195,26 +200,35 @@ def extract_tasks(
         raise ValueError("no Python or Go function bodies that parse in this split: no infilling tasks")
     rng = np.random.default_rng(seed)
     tasks: list[Task] = []
+    dropped: list[Task] = []
     for n, bucket in enumerate(buckets):
         quota = num_tasks // len(buckets) + (n < num_tasks % len(buckets))
         files = [(i, list(found)) for i, found in holes[bucket]]
-        picked: list[tuple[int, tuple[int, int]]] = []
-        while len(picked) < quota and any(found for _, found in files):
+        kept: list[Task] = []
+        while len(kept) < quota and any(found for _, found in files):
             for j in rng.permutation(len(files)):
                 i, found = files[j]
-                if found and len(picked) < quota:
-                    picked.append((i, found.pop(int(rng.integers(len(found))))))
-        for k, (i, rows) in enumerate(picked):
-            task_id = f"{bucket[0]}-{bucket[1]}-{k:04d}"
-            tasks.append(
-                make_task(task_id, records[i], bucket[1], rows, tokenizer, prefix_tokens, suffix_tokens)
-            )
-    return tasks
+                if not found or len(kept) >= quota:
+                    continue
+                rows = found.pop(int(rng.integers(len(found))))
+                task = make_task("", records[i], bucket[1], rows, tokenizer, prefix_tokens, suffix_tokens)
+                reason = verdict(task, records[i]["content"]) if verdict is not None else "unchecked"
+                if reason in ("clean", "unchecked"):
+                    kept.append(
+                        replace(
+                            task, task_id=f"{bucket[0]}-{bucket[1]}-{len(kept):04d}", contamination=reason
+                        )
+                    )
+                else:
+                    task_id = f"{bucket[0]}-{bucket[1]}-dropped-{len(dropped):04d}"
+                    dropped.append(replace(task, task_id=task_id, contamination=reason))
+        tasks += kept
+    return tasks + dropped
 
 
 def write_tasks(path: str | Path, tasks: Sequence[Task]) -> None:
     """JSONL, one task a line (also publishable as an extra config of the dataset), written atomically."""
-    write_atomic(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in tasks))
+    write_text_atomic(path, "".join(json.dumps(asdict(t), ensure_ascii=False) + "\n" for t in tasks))
 
 
 def read_tasks(path: str | Path) -> list[Task]:
@@ -319,18 +333,26 @@ def generate_middles(
 
 def normalize(code: str) -> str:
     """Trailing whitespace stripped from every line, trailing empty lines dropped (indentation kept)."""
-    return "\n".join(line.rstrip() for line in code.split("\n")).rstrip("\n")
+    return metrics.normalize(code)
 
 
-def exact_match(prediction: str, reference: str) -> bool:
-    return normalize(prediction) == normalize(reference)
+def exact_match(prediction: str, reference: str, kind: str = "multi_line") -> bool:
+    """The field's exact match (training/evaluation/metrics.py): stripped, single-line fills cut at "\n"."""
+    return metrics.exact_match(prediction, reference, kind)
 
 
 def edit_similarity(prediction: str, reference: str) -> float:
     """1 - Levenshtein distance / length of the longer string, on normalized text (1.0 = identical)."""
-    from rapidfuzz.distance import Levenshtein
+    return metrics.edit_similarity(prediction, reference)
 
-    return float(Levenshtein.normalized_similarity(normalize(prediction), normalize(reference)))
+
+def _parses(language: str, source: str) -> bool:
+    return parse_clean(language, source) is not None
+
+
+def filled_file_parses_fn():
+    """The `parses(language, source)` check the metrics use (tree-sitter, plus `ast` for Python)."""
+    return _parses
 
 
 def filled_file_parses(task: Task, content: str, prediction: str) -> bool:
@@ -341,53 +363,21 @@ def filled_file_parses(task: Task, content: str, prediction: str) -> bool:
     """
     if not prediction.strip():
         return False
-    filled = normalize(prediction) + ("\n" if task.middle.endswith("\n") else "")
-    source = content[: task.span[0]] + filled + content[task.span[1] :]
-    return parse_clean(task.language, source) is not None
+    return _parses(task.language, metrics.fill_file(content, task.span, task.middle, prediction))
 
 
 def score_tasks(
     tasks: Sequence[Task], predictions: Sequence[str], contents: Mapping[tuple[str, str], str]
 ) -> list[dict[str, Any]]:
-    """Per-task scores: exact_match, edit_similarity, parses (Python only, else None)."""
-    rows = []
-    for task, prediction in zip(tasks, predictions, strict=True):
-        parses = None
-        if task.language == "python":
-            parses = filled_file_parses(task, contents[(task.repo, task.path)], prediction)
-        rows.append(
-            {
-                "task_id": task.task_id,
-                "prediction": prediction,
-                "exact_match": exact_match(prediction, task.middle),
-                "edit_similarity": edit_similarity(prediction, task.middle),
-                "parses": parses,
-            }
-        )
-    return rows
+    """Per-task scores: exact_match(_strict), edit_similarity, valid_fill (Python only, else None)."""
+    return [
+        scoring.score_row(task, contents[(task.repo, task.path)], prediction, _parses)
+        for task, prediction in zip(tasks, predictions, strict=True)
+    ]
 
 
-def aggregate(tasks: Sequence[Task], scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The §4 infilling block: overall, by_kind and by_language means (parse_rate over Python tasks only)."""
-
-    def mean(values: list[float]) -> float:
-        # fsum is exactly rounded, so the same tasks in another order (a published, sorted copy) give
-        # bit-identical results; np.mean's pairwise sum differs in the last digit.
-        return math.fsum(values) / len(values)
-
-    def metrics(indices: list[int]) -> dict[str, Any]:
-        parsed = [float(scores[i]["parses"]) for i in indices if scores[i]["parses"] is not None]
-        return {
-            "exact_match": mean([float(scores[i]["exact_match"]) for i in indices]),
-            "edit_similarity": mean([scores[i]["edit_similarity"] for i in indices]),
-            "parse_rate": mean(parsed) if parsed else None,
-            "tasks": len(indices),
-        }
-
-    block: dict[str, Any] = {"overall": metrics(list(range(len(tasks))))}
-    for group, key in (("by_kind", "kind"), ("by_language", "language")):
-        members: dict[str, list[int]] = {}
-        for i, task in enumerate(tasks):
-            members.setdefault(getattr(task, key), []).append(i)
-        block[group] = {name: metrics(members[name]) for name in sorted(members)}
-    return block
+def aggregate(
+    tasks: Sequence[Task], scores: Sequence[Mapping[str, Any]], seed: int = 0, fresh: Sequence | None = None
+) -> dict[str, Any]:
+    """The §4 infilling block: overall, by_kind, by_language (and fresh) means with 95% intervals."""
+    return scoring.aggregate(tasks, scores, seed, fresh)

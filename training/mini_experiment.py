@@ -38,7 +38,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from training.eval_results import write_atomic
+from flyte_llama_common.atomic import staged_dir, write_text_atomic
 
 PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "trl", "peft", "accelerate")
 # Share of --budget-minutes pretraining may take before it stops early (its log says so): the rest is for
@@ -80,15 +80,12 @@ def build_test_subset(dataset: str, parent: Path, bytes_per_repo: int) -> dict[s
     picked.sort(key=lambda r: (r["repo"], r["path"]))
     digest = hashlib.sha256("".join(f"{r['repo']}/{r['path']}\n" for r in picked).encode()).hexdigest()
     out = parent / f"test-subset-{digest[:16]}"
-    tmp = out.with_name(out.name + ".tmp")
-    write_corpus_folder(tmp, {"test": picked})
-    with (tmp / "README.md").open("a") as card:
-        card.write(f"\nTest subset of {dataset}: {len(picked)} files, sha256 of the file list {digest}.\n")
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    tmp.replace(out)
+    with staged_dir(out) as tmp:
+        write_corpus_folder(tmp, {"test": picked})
+        with (tmp / "README.md").open("a") as card:
+            card.write(
+                f"\nTest subset of {dataset}: {len(picked)} files, sha256 of the file list {digest}.\n"
+            )
     return {
         "folder": out.name,
         "files": len(picked),
@@ -183,7 +180,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         },
         "test_subset": subset,
         "perplexity": {m: _ppl_view(results["perplexity"][m]) for m in results["perplexity"]},
-        "infilling": {m: results.get("infilling", {}).get(m) for m in ("base", "adapter")},
+        "infilling": results.get("infilling") or {},
         "outputs": {
             "base": str(base_dir),
             "adapter": str(run_dir / "adapter"),
@@ -191,7 +188,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
             "card": str(card_dir) if card_dir else None,
         },
     }
-    write_atomic(out / "mini_experiment.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out / "mini_experiment.json", json.dumps(report, indent=2) + "\n")
     print_report(report)
     return report
 
@@ -283,17 +280,9 @@ def print_report(report: dict[str, Any]) -> None:
 
     infill = report["infilling"]
     if infill.get("base"):
-        t = Table(title="infilling (greedy PSM, held-out test code)")
-        for col in ("model", "tasks", "exact match", "edit similarity", "parse rate"):
-            t.add_column(col, justify="right" if col != "model" else "left")
-        for name, block in infill.items():
-            if block:
-                o = block["overall"]
-                parse = "-" if o["parse_rate"] is None else f"{o['parse_rate']:.3f}"
-                t.add_row(
-                    name, str(o["tasks"]), f"{o['exact_match']:.3f}", f"{o['edit_similarity']:.3f}", parse
-                )
-        console.print(t)
+        from training.evaluation.report import infilling_table
+
+        console.print(infilling_table(infill))
     p = report["pretrain"]
     console.print(
         f"pretrain: {p['parameters'] / 1e6:.2f}M params, {p['tokens_seen']:,} tokens ({p['steps']} steps, "

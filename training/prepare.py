@@ -21,6 +21,7 @@ import pyarrow as pa
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from flyte_llama_common.atomic import write_text_atomic
 from training.data import chunk_spans, is_char_cut
 from training.fim import (
     FimPlan,
@@ -236,10 +237,7 @@ def dump_examples(
             if q and len(chosen) < n:
                 chosen.append(q.pop(0))
     rows = [describe(ex, split[ex.doc_index], preparer.tokens, tokenizer) for ex in chosen]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return rows
 
 

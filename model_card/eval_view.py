@@ -1,0 +1,102 @@
+"""What the model card shows of the evaluation: every system on the same tasks with 95% intervals, the paired
+comparisons in plain words, the decontamination counts and the fresh slice (all from eval_results.json)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+COLUMNS = (
+    ("exact_match", "exact match"),
+    ("exact_match_strict", "exact match (strict)"),
+    ("edit_similarity", "edit similarity"),
+    ("valid_fill", "valid fill"),
+    ("nats_per_char_psm", "nats/char PSM ↓"),
+)
+VERDICT_METRICS = (("exact_match", "exact match"), ("edit_similarity", "edit similarity"))
+LABELS = {
+    "base": "base model",
+    "adapter": "**this adapter**",
+    "previous_line": "baseline: repeat the previous line",
+    "file_copy": "baseline: copy from the same file",
+    "ngram": "baseline: 4-gram model of the train split",
+}
+
+
+def _value(record: Mapping[str, Any] | None, metric: str) -> str:
+    if not record or record.get(metric) is None:
+        return "–"
+    ci = (record.get("ci95") or {}).get(metric)
+    return f"{record[metric]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{record[metric]:.3f}"
+
+
+def system_rows(infilling: Mapping[str, Any], slice_name: str) -> list[dict[str, Any]]:
+    """One row per system (base, adapter, baselines) on `slice_name` ("overall" or "fresh")."""
+    systems = {m: infilling[m] for m in ("base", "adapter") if m in infilling}
+    systems |= dict(infilling.get("baselines") or {})
+    rows = []
+    for name, block in systems.items():
+        record = block.get(slice_name)
+        if record:
+            rows.append(
+                {
+                    "name": LABELS.get(name, name),
+                    "tasks": record["tasks"],
+                    "cells": [_value(record, m) for m, _ in COLUMNS],
+                }
+            )
+    return rows
+
+
+def verdict(diff: Mapping[str, Any] | None) -> str:
+    """'better', 'worse' or 'no detectable difference', from a paired 95% interval."""
+    ci = (diff or {}).get("ci95")
+    if not ci:
+        return "not measured"
+    if ci[0] > 0:
+        return "better"
+    if ci[1] < 0:
+        return "worse"
+    return "no detectable difference"
+
+
+def comparison_sentences(infilling: Mapping[str, Any]) -> list[str]:
+    """Plain-words comparisons of the adapter (or the base, when no adapter was scored) with each other
+    system."""
+    subject = "adapter" if "adapter" in infilling else "base"
+    out = []
+    for key, diff in (infilling.get("differences") or {}).items():
+        first, _, other = key.partition(" - ")
+        if first != subject:
+            continue
+        overall = diff.get("overall") or {}
+        parts = []
+        for metric, label in VERDICT_METRICS:
+            entry = overall.get(metric)
+            if entry:
+                ci = entry["ci95"]
+                parts.append(
+                    f"{label} {verdict(entry)} ({entry['value']:+.3f}, 95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}])"
+                )
+        if parts:
+            who = "The adapter" if subject == "adapter" else "The base model"
+            out.append(
+                f"{who} vs {LABELS.get(other, other)}: " + "; ".join(parts) + f" on {overall['tasks']} tasks."
+            )
+    return out
+
+
+def infilling_view(infilling: Mapping[str, Any] | None, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Everything the card's infilling section renders (None when no infilling was scored)."""
+    if not infilling or not (infilling.get("base") or infilling.get("adapter")):
+        return None
+    fresh = infilling.get("fresh")
+    return {
+        "columns": [label for _, label in COLUMNS],
+        "overall": system_rows(infilling, "overall"),
+        "fresh_rows": system_rows(infilling, "fresh") if fresh else [],
+        "fresh": fresh,
+        "sentences": comparison_sentences(infilling),
+        "decontamination": infilling.get("decontamination"),
+        "bootstrap": settings.get("bootstrap"),
+    }

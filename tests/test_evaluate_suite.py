@@ -1,0 +1,130 @@
+"""`evaluate` end to end with the evaluation suite: leaked tasks dropped and counted, the fresh slice from a
+back-dated git history, baselines and paired intervals in the results, and a card that shows them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import datasets
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from training.eval_results import validate_results
+from training.evaluate import evaluate_main
+from training.infill import read_tasks
+from training.tiny import build_tiny_model, build_tiny_tokenizer
+
+OLD = (
+    "import os\n\n\ndef shared(first_value, second_value):\n    total_amount = first_value + second_value\n"
+    "    scaled_amount = total_amount * 3 + first_value\n    return scaled_amount - second_value\n"
+)
+NEW = (
+    "\n\ndef fresh_one(x):\n    y = x * 2\n    z = y + os.sep.count('/')\n    return z\n"
+    "\n\ndef fresh_two(p, q):\n    r = p - q\n    s = r * r\n    return s + 1\n"
+)
+TRAIN = OLD.replace("import os\n", "import   os\n") + "\n\ndef unrelated():\n    return 42\n"
+
+
+def _commit(repo, text: str, when: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@x",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@x",
+        "GIT_AUTHOR_DATE": when,
+        "GIT_COMMITTER_DATE": when,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    (repo / "wf.py").write_text(text)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], env=env, check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", when], env=env, check=True)
+    out = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    repo = root / "git" / "flytesnacks"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    _commit(repo, OLD, "2022-03-01T00:00:00+00:00")
+    sha = _commit(repo, OLD + NEW, "2024-06-01T00:00:00+00:00")
+    tok = build_tiny_tokenizer([OLD + NEW, TRAIN], vocab_size=400)
+    base = build_tiny_model(tok, max_position_embeddings=256)
+    base.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    peft_model = get_peft_model(build_tiny_model(tok, max_position_embeddings=256), LoraConfig(r=4))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    peft_model.save_pretrained(root / "adapter")
+    ds = root / "ds"
+    (ds / "data").mkdir(parents=True)
+    test = [{"content": OLD + NEW, "repo": "flytesnacks", "path": "wf.py", "language": "python"}]
+    train = [{"content": TRAIN, "repo": "flytekit", "path": "copy.py", "language": "python"}]
+    datasets.Dataset.from_list(test).to_parquet(ds / "data" / "test-00000-of-00001.parquet")
+    datasets.Dataset.from_list(train).to_parquet(ds / "data" / "train-00000-of-00001.parquet")
+    manifest = {
+        "sources": [{"name": "flytesnacks", "commit_sha": sha}, {"name": "flytekit", "commit_sha": "0" * 40}]
+    }
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def test_evaluate_drops_leaks_scores_fresh_slice_baselines_and_pairs(world, tmp_path):
+    out = tmp_path / "eval_results.json"
+    models = ["--base", str(world / "base"), "--adapter", str(world / "adapter")]
+    tasks = ["--infill-tasks", "12", "--max-new-tokens", "4", "--git-dirs", str(world / "git")]
+    results = evaluate_main([*models, "--dataset", str(world / "ds"), "--out", str(out), *tasks])
+    validate_results(results)
+    infilling = results["infilling"]
+    decon = infilling["decontamination"]
+    assert decon["dropped"]["window_seen"] >= 1  # `shared` is copied in train
+    assert (
+        decon["kept"]
+        == infilling["base"]["overall"]["tasks"]
+        == results["settings"]["infill"]["scored_tasks"]
+    )
+    assert decon["test_line_overlap"]["in_train"] >= 3, decon
+    tasks = read_tasks(out.with_name("infilling_tasks.jsonl"))
+    kept = [t for t in tasks if t.contamination == "clean"]
+    assert {t.contamination for t in tasks} <= {"clean", "window_seen", "middle_seen"}
+    # Every line of `shared` is 20+ characters and occurs in train: none of its holes survives.
+    assert kept and not any("amount" in t.middle for t in kept)
+    # Freshness: lines of `fresh_one`/`fresh_two` were authored in 2024, those of `shared` in 2022.
+    for t in tasks:
+        assert t.authored_first is not None
+        assert t.fresh == (t.authored_first >= "2023-08-01")
+    assert infilling["fresh"]["tasks"] == sum(bool(t.fresh) for t in kept)
+    assert infilling["fresh"]["note"]  # a handful of tasks can support no claim at ±5 points
+    if infilling["fresh"]["tasks"]:
+        assert infilling["adapter"]["fresh"]["tasks"] == infilling["fresh"]["tasks"]
+    assert set(infilling["baselines"]) == {"previous_line", "file_copy", "ngram"}
+    assert {"adapter - base", "adapter - previous_line", "base - ngram"} <= set(infilling["differences"])
+    pair = infilling["differences"]["adapter - base"]["overall"]
+    lo, hi = pair["exact_match"]["ci95"]
+    assert lo <= pair["exact_match"]["value"] <= hi
+    for model in ("base", "adapter"):
+        overall = infilling[model]["overall"]
+        assert overall["nats_per_char_psm"] > 0 and overall["nats_per_char_spm"] > 0
+        assert overall["ci95"]["edit_similarity"][0] <= overall["edit_similarity"]
+
+
+def test_no_decontamination_and_no_baselines_when_asked(world, tmp_path):
+    out = tmp_path / "eval_results.json"
+    off = ["--no-decontaminate", "--no-baselines", "--no-likelihood"]
+    where = ["--base", str(world / "base"), "--dataset", str(world / "ds"), "--out", str(out)]
+    results = evaluate_main([*where, "--infill-tasks", "3", "--max-new-tokens", "2", *off])
+    infilling = results["infilling"]
+    assert "decontamination" not in infilling and "baselines" not in infilling and "fresh" not in infilling
+    assert "nats_per_char_psm" not in infilling["base"]["overall"]
+    assert {t.contamination for t in read_tasks(out.with_name("infilling_tasks.jsonl"))} == {"unchecked"}
