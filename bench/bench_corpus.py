@@ -1,6 +1,6 @@
-"""Corpus build speed on the nine real repos, against a raw git read of the same commits (issue 3).
+"""Corpus build speed on the nine real repos, against a raw git read of the same commits.
 
-    python bench/bench_corpus.py --mirrors /work/mirrors [--config FILE] [--repeat 2] [--workers 2]
+    python bench/bench_corpus.py --mirrors MIRRORS [--config FILE] [--repeat 2] [--workers 2]
                                  [--changed-repo flytekit --changed-back 50]
 
 Each round measures, in this process and in this order:
@@ -11,7 +11,7 @@ Each round measures, in this process and in this order:
          that repo is re-read; the corpus-wide dedup and the parse check of new survivors re-run
 The best of `--repeat` rounds is reported for each (the machine is shared: timings are noisy), with the
 cold/raw ratio of the same round. files/s and MB/s count the input: every blob of the pinned trees.
-Prints; asserts nothing. The target of issue 3 is cold ≤ 10x raw.
+Prints; asserts nothing. The target: cold ≤ 10x raw.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark the integrity stages (redaction, exact dedup, near dedup) on the real Flyte mirrors.
 
-    python bench/bench_dedup.py [--mirrors /work/mirrors] [--scale 1 4] [--json out.json]
+    python bench/bench_dedup.py [--mirrors MIRRORS] [--scale 1 4] [--json out.json]
 
 Records are built straight from git objects of the pinned commits (flyte at v1.16.8, the others at HEAD),
 so this runs before the corpus builder's pipeline exists. Only text files with source-like extensions are

@@ -1,6 +1,6 @@
 """Data preparation throughput (tokenise + chunk + FIM + EOS + pack) vs raw batched tokenisation.
 
-    python bench/bench_prepare.py [--corpus /tmp/corpus-real] [--mirrors /work/mirrors] [--max-length 4096]
+    python bench/bench_prepare.py [--corpus /tmp/corpus-real] [--mirrors MIRRORS] [--max-length 4096]
                                   [--lengths-out bench/doc_token_lengths.json] [--repeat 3]
                                   [--chars-per-token 3.0]
 

@@ -1,8 +1,8 @@
 """Raw read baseline: `git ls-tree -r -z` + ONE `git cat-file --batch` per repo, over every blob of the
-pinned commits. This is the floor any build of the same commits is compared against (issue 3: a cold
+pinned commits. This is the floor any build of the same commits is compared against (a cold
 build should take at most 10x this).
 
-    python bench/raw_read.py --mirrors /work/mirrors [--config FILE] [--repeat 3]
+    python bench/raw_read.py --mirrors MIRRORS [--config FILE] [--repeat 3]
 
 Reusable: `raw_read(git_dir, commit)` and `raw_read_all(cfg, sources)` return (files, bytes, seconds).
 """

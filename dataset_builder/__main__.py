@@ -18,10 +18,10 @@ README.md dataset card, manifest.json). Files are read from git objects at the p
 
 EPILOG = """\
 examples:
-  python -m dataset_builder build --mirrors /work/mirrors --out out/corpus
+  python -m dataset_builder build --mirrors MIRRORS --out out/corpus
   python -m dataset_builder build --source flytekit=../flytekit --out out/corpus
   python -m dataset_builder build --set filters.max_file_bytes=500000 --out out/corpus
-  python -m dataset_builder pin --mirrors /work/mirrors            # show what the refs point to now
+  python -m dataset_builder pin --mirrors MIRRORS                 # show what the refs point to now
   python -m dataset_builder pin --write                            # write new SHAs into the recipe
   python -m dataset_builder add-infilling --folder out/corpus --eval-results RUN/eval/eval_results.json
                                           # publish evaluate's infilling tasks as the `infilling` config"""

@@ -25,10 +25,16 @@ NEW = (
     "\n\ndef fresh_one(x):\n    y = x * 2\n    z = y + os.sep.count('/')\n    return z\n"
     "\n\ndef fresh_two(p, q):\n    r = p - q\n    s = r * r\n    return s + 1\n"
 )
+FLYTE = (
+    "from flytekit import Resources, task, workflow\n\n\n"
+    '@task(requests=Resources(cpu="1", mem="1Gi"), retries=2)\n'
+    'def double(x: int) -> int:\n    limits = Resources(cpu="2")\n    return x * 2\n\n\n'
+    "@workflow\ndef wf(x: int = 3) -> int:\n    return double(x=x)\n"
+)
 TRAIN = OLD.replace("import os\n", "import   os\n") + "\n\ndef unrelated():\n    return 42\n"
 
 
-def _commit(repo, text: str, when: str) -> str:
+def _commit(repo, text: str, when: str, extra: dict[str, str] | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env |= {
         "GIT_AUTHOR_NAME": "a",
@@ -41,6 +47,8 @@ def _commit(repo, text: str, when: str) -> str:
         "GIT_CONFIG_NOSYSTEM": "1",
     }
     (repo / "wf.py").write_text(text)
+    for name, body in (extra or {}).items():
+        (repo / name).write_text(body)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], env=env, check=True)
     subprocess.run(["git", "-C", str(repo), "commit", "-qm", when], env=env, check=True)
     out = subprocess.run(
@@ -56,7 +64,7 @@ def world(tmp_path_factory):
     repo.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     _commit(repo, OLD, "2022-03-01T00:00:00+00:00")
-    sha = _commit(repo, OLD + NEW, "2024-06-01T00:00:00+00:00")
+    sha = _commit(repo, OLD + NEW, "2024-06-01T00:00:00+00:00", {"flyte_wf.py": FLYTE})
     tok = build_tiny_tokenizer([OLD + NEW, TRAIN], vocab_size=400)
     base = build_tiny_model(tok, max_position_embeddings=256)
     base.save_pretrained(root / "base")
@@ -69,7 +77,10 @@ def world(tmp_path_factory):
     peft_model.save_pretrained(root / "adapter")
     ds = root / "ds"
     (ds / "data").mkdir(parents=True)
-    test = [{"content": OLD + NEW, "repo": "flytesnacks", "path": "wf.py", "language": "python"}]
+    test = [
+        {"content": OLD + NEW, "repo": "flytesnacks", "path": "wf.py", "language": "python"},
+        {"content": FLYTE, "repo": "flytesnacks", "path": "flyte_wf.py", "language": "python"},
+    ]
     train = [{"content": TRAIN, "repo": "flytekit", "path": "copy.py", "language": "python"}]
     datasets.Dataset.from_list(test).to_parquet(ds / "data" / "test-00000-of-00001.parquet")
     datasets.Dataset.from_list(train).to_parquet(ds / "data" / "train-00000-of-00001.parquet")
@@ -128,3 +139,21 @@ def test_no_decontamination_and_no_baselines_when_asked(world, tmp_path):
     assert "decontamination" not in infilling and "baselines" not in infilling and "fresh" not in infilling
     assert "nats_per_char_psm" not in infilling["base"]["overall"]
     assert {t.contamination for t in read_tasks(out.with_name("infilling_tasks.jsonl"))} == {"unchecked"}
+
+
+def test_api_usage_benchmark_scores_families_with_validity(world, tmp_path):
+    out = tmp_path / "eval_results.json"
+    models = ["--base", str(world / "base"), "--adapter", str(world / "adapter")]
+    rest = ["--infill-tasks", "2", "--api-tasks", "6", "--max-new-tokens", "4", "--no-likelihood"]
+    results = evaluate_main([*models, "--dataset", str(world / "ds"), "--out", str(out), *rest])
+    api = results["api_usage"]
+    assert set(api["adapter"]["by_kind"]) == {"api_import", "api_decorator", "api_call"}
+    assert api["summary"]["cut"] == 4  # every site of the file: 1 import, 2 decorators, 1 call
+    assert api["api_valid_counted"] == 4
+    assert 0.0 <= api["adapter"]["overall"]["api_valid"] <= 1.0
+    assert "adapter - base" in api["differences"] and set(api["baselines"]) == {
+        "previous_line",
+        "file_copy",
+        "ngram",
+    }
+    assert [t.kind for t in read_tasks(out.with_name("api_usage_tasks.jsonl"))].count("api_decorator") == 2

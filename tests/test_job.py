@@ -1,4 +1,4 @@
-"""The one-command job on the embedded offline default (issue 7): it runs end to end and its outputs load."""
+"""The one-command job on the embedded offline default: it runs end to end and its outputs load."""
 
 from __future__ import annotations
 
@@ -111,3 +111,16 @@ def test_every_config_is_checked_before_any_work(tmp_path, capsys, flags, messag
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "w").exists() and not (tmp_path / "hub").exists()
+
+
+def test_stage_train_refuses_to_overwrite_an_earlier_run(tmp_path):
+    """A stage never destroys its input: a finished run in WORK/<recipe> is kept, and the error names it."""
+    job = job_module.Job(recipe="tiny", work=tmp_path)
+    run_dir = tmp_path / "tiny"
+    for name in ("adapter", "checkpoints/checkpoint-2", "eval"):
+        (run_dir / name).mkdir(parents=True)
+    (run_dir / "adapter" / "adapter_model.safetensors").write_bytes(b"weights")
+    with pytest.raises(FileExistsError, match=f"{run_dir} already holds a training run: pass --resume"):
+        job_module.stage_train(job, tmp_path / "corpus")
+    assert (run_dir / "adapter" / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert {p.name for p in run_dir.iterdir()} == {"adapter", "checkpoints", "eval"}

@@ -1,4 +1,4 @@
-"""The job as a Flyte workflow (issue 8): runs locally end to end, caches, keeps the Hub token secret.
+"""The job as a Flyte workflow: runs locally end to end, caches, keeps the Hub token secret.
 
 Needs the `flyte` extra (`pip install -e ".[flyte]"`; CI installs it); without it this module is skipped, so
 the rest of the suite still runs.

@@ -50,6 +50,13 @@ class EvalConfig:
         },
     )
     infill_seed: int = 0
+    api_tasks: int = field(
+        default=300,
+        metadata={
+            "help": "API-usage tasks to cut (flytekit imports, decorators, calls; 0: none), scored with "
+            "api_valid (names exist, calls bind); seeded by infill_seed"
+        },
+    )
     infill_from: str | None = field(
         default=None,
         metadata={
@@ -114,7 +121,14 @@ _POSITIVE = (
     "suffix_tokens",
     "ngram_max_tokens",
 )
-_NON_NEGATIVE = ("infill_tasks", "infill_seed", "decontam_context", "decontam_min_chars", "bootstrap_seed")
+_NON_NEGATIVE = (
+    "infill_tasks",
+    "api_tasks",
+    "infill_seed",
+    "decontam_context",
+    "decontam_min_chars",
+    "bootstrap_seed",
+)
 FIELDS = {f.name: f for f in dataclasses.fields(EvalConfig)}
 _TYPES = {  # what YAML or --set may give for each field (bool is never an int here)
     name: (int,) if f.type in ("int", "int | None") else (bool,) if f.type == "bool" else (str,)

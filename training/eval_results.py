@@ -29,7 +29,13 @@ PERPLEXITY_FIELDS = {
     "documents": int,
 }
 INFILL_FIELDS = ("exact_match", "exact_match_strict", "edit_similarity", "valid_fill", "tasks", "ci95")
-LIKELIHOOD_FIELDS = ("nats_per_char_psm", "nats_per_token_psm", "nats_per_char_spm", "nats_per_token_spm")
+OPTIONAL_FIELDS = (
+    "nats_per_char_psm",
+    "nats_per_token_psm",
+    "nats_per_char_spm",
+    "nats_per_token_spm",
+    "api_valid",
+)
 
 
 class EvalResultsError(ValueError):
@@ -83,6 +89,7 @@ def build_results(
     settings: Mapping[str, Any],
     perplexity: Mapping[str, Any],
     infilling: Mapping[str, Any] | None = None,
+    api_usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble a results dict in the §4 key order and validate it."""
     results: dict[str, Any] = {
@@ -94,6 +101,8 @@ def build_results(
     }
     if infilling is not None:
         results["infilling"] = dict(infilling)
+    if api_usage is not None:
+        results["api_usage"] = dict(api_usage)
     validate_results(results)
     return results
 
@@ -114,10 +123,10 @@ def _check_infill_record(where: str, record: Any) -> None:
     keys = set(record) if isinstance(record, Mapping) else set()
     if not isinstance(record, Mapping) or not set(INFILL_FIELDS) <= keys <= {
         *INFILL_FIELDS,
-        *LIKELIHOOD_FIELDS,
+        *OPTIONAL_FIELDS,
     }:
         raise EvalResultsError(
-            f"{where} must have the keys {INFILL_FIELDS} (and optionally {LIKELIHOOD_FIELDS})"
+            f"{where} must have the keys {INFILL_FIELDS} (and optionally {OPTIONAL_FIELDS})"
         )
 
 
@@ -177,6 +186,12 @@ def validate_results(results: Mapping[str, Any]) -> None:
             _check_infill_block(f"infilling.{model}", infilling[model])
         for name, block in (infilling.get("baselines") or {}).items():
             _check_infill_block(f"infilling.baselines.{name}", block)
+    api = results.get("api_usage")
+    if api is not None and api.get("tasks_file"):
+        for model in evaluated:
+            if api.get(model) is None:
+                raise EvalResultsError(f"api_usage lacks '{model}'")
+            _check_infill_block(f"api_usage.{model}", api[model])
 
 
 def write_results(path: str | os.PathLike, results: Mapping[str, Any]) -> None:
@@ -241,3 +256,7 @@ def print_summary(results: Mapping[str, Any], console: Console | None = None) ->
         from training.evaluation.report import infilling_table
 
         console.print(infilling_table(results["infilling"]))
+    if results.get("api_usage"):
+        from training.evaluation.report import infilling_table
+
+        console.print(infilling_table(results["api_usage"], "API usage, by family"))

@@ -62,7 +62,8 @@ def load_split(dataset: str, split: str, revision: str | None = None, max_docs: 
 
 
 def load_models(base: str | None, base_revision: str | None, adapter: str | None, dtype: str):
-    """(model, tokenizer): the base, wrapped in the adapter when one is given (loaded once, on GPU if any)."""
+    """(model, tokenizer, base id, base revision): the base, wrapped in the adapter when one is given (loaded
+    once, on GPU if any); the base id and revision are the adapter's recorded ones when `base` is None."""
     from training.modeling import adapter_base, load_adapter_model, load_base_model, load_tokenizer
 
     if adapter is not None:
@@ -106,7 +107,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     from flyte_llama_common.atomic import write_text_atomic
     from training import infill
     from training.eval_results import build_results, print_summary, write_results
-    from training.evaluation import decontam, intervals, likelihood, scoring, suite
+    from training.evaluation import api_benchmark, decontam, intervals, likelihood, scoring, suite
 
     if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(
@@ -123,7 +124,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     records = ds.select_columns(["content", "repo", "path", "language"]).to_list()
     contents = {(r["repo"], r["path"]): r["content"] for r in records}
     tasks = []
-    wants_tasks = bool(args.infill_from) or args.infill_tasks > 0
+    wants_tasks = bool(args.infill_from) or args.infill_tasks > 0 or args.api_tasks > 0
     reference = (
         suite.reference_texts(args.dataset, args.dataset_revision)
         if wants_tasks and (args.decontaminate or args.baselines)
@@ -161,11 +162,21 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             suffix_tokens=args.suffix_tokens,
             verdict=verdict if index is not None else None,
         )
+    api_tasks = (
+        api_benchmark.cut_tasks(records, tokenizer, args, verdict if index is not None else None)
+        if args.api_tasks > 0
+        else []
+    )
     fresh_summary = None
     if tasks and args.git_dirs:
         tasks, fresh_summary = suite.with_freshness(
             tasks, args.dataset, args.dataset_revision, args.git_dirs, args.fresh_cutoff
         )
+    if api_tasks and args.git_dirs:
+        api_tasks, _ = suite.with_freshness(
+            api_tasks, args.dataset, args.dataset_revision, args.git_dirs, args.fresh_cutoff
+        )
+    api_scored = [t for t in api_tasks if t.contamination in (decontam.CLEAN, "unchecked")]
     scored = [t for t in tasks if t.contamination in (decontam.CLEAN, "unchecked")]
     fresh = [t.fresh for t in scored] if fresh_summary else None
     systems: dict[str, list[dict[str, Any]]] = {}
@@ -199,10 +210,13 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
                 systems[name] = scores
                 infilling[name] = infill.aggregate(scored, scores, args.bootstrap_seed, fresh)
                 outputs += [{"model": name, **row} for row in scores]
+    ngram, baseline_info = (
+        suite.train_ngram(reference.get("train"), args.ngram_max_tokens)
+        if args.baselines and (scored or api_scored)
+        else (None, {})
+    )
     if scored and args.baselines:
-        rows, baseline_info = suite.baseline_rows(
-            scored, contents, reference.get("train"), args.ngram_max_tokens, infill.filled_file_parses_fn()
-        )
+        rows = suite.baseline_rows(scored, contents, ngram, infill.filled_file_parses_fn())
         infilling["baselines"] = {
             n: infill.aggregate(scored, r, args.bootstrap_seed, fresh) for n, r in rows.items()
         }
@@ -219,6 +233,13 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             fresh_summary, infilling.get("adapter") or infilling.get("base")
         )
         infilling["fresh"] = fresh_summary
+    api_block = None
+    if api_scored:
+        api_block, api_outputs = api_benchmark.score(
+            lambda: model_passes(model), model, tokenizer, api_scored, contents, args, ngram
+        )
+        api_block["summary"] = api_benchmark.summary(api_tasks)
+        outputs += api_outputs
     # Local paths are recorded relative to the results' folder: the file gets published (ARCHITECTURE §4).
     base_rev = base_revision or getattr(model.config, "_commit_hash", None)
     models = {"base": {"id": portable_location(base, args.out), "revision": base_rev}}
@@ -251,7 +272,8 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             else None
         ),
         "fresh_cutoff": args.fresh_cutoff,
-        "baselines": (dict(baseline_info) if scored and args.baselines else None),
+        "baselines": (dict(baseline_info) if (scored or api_scored) and args.baselines else None),
+        "api_tasks": args.api_tasks,
     }
     results = build_results(
         dataset={
@@ -263,8 +285,11 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         settings=settings,
         perplexity=perplexity,
         infilling={"tasks_file": infill.TASKS_FILE, **infilling} if tasks else None,
+        api_usage=api_block,
     )
     write_results(args.out, results)
+    if api_tasks:
+        infill.write_tasks(Path(args.out).with_name(api_benchmark.TASKS_FILE), api_tasks)
     if tasks:
         infill.write_tasks(Path(args.out).with_name(infill.TASKS_FILE), tasks)
     if outputs:  # what each model wrote for each task: for reading, not part of the §4 contract

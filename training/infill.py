@@ -180,24 +180,32 @@ def extract_tasks(
     prefix_tokens: int | None = 1024,
     suffix_tokens: int | None = 512,
     verdict: Callable[[Task, str], str] | None = None,
+    holes_of: Callable[[str, str], Mapping[str, list[tuple[int, int]]]] | None = None,
+    kinds: Sequence[str] = KINDS,
+    languages: Sequence[str] = LANGUAGES,
 ) -> list[Task]:
     """`num_tasks` tasks spread evenly over the (language, kind) buckets that have holes, files visited in
     a seeded random order (one task per file per round, so tasks come from as many files as possible).
 
     With `verdict` (task, file content → "clean" or a reason), a task that is not clean does not count
     toward its bucket's quota: it is returned too, after the clean ones, with its reason in `contamination`
-    and an id ending in `-dropped-N`, so the drops can be counted and published beside the kept tasks."""
+    and an id ending in `-dropped-N`, so the drops can be counted and published beside the kept tasks.
+
+    `holes_of(language, content) -> {kind: [(first_row, last_row)]}` (default `candidate_holes`) and `kinds`
+    choose another benchmark's holes (the API-usage tasks of training/evaluation/api_usage.py)."""
+    what = "Python or Go function bodies that parse" if holes_of is None else f"holes of kinds {list(kinds)}"
+    holes_of = holes_of or candidate_holes
     holes: dict[tuple[str, str], list[tuple[int, list]]] = {
-        (lang, k): [] for lang in LANGUAGES for k in KINDS
+        (lang, k): [] for lang in languages for k in kinds
     }
-    for i, record in enumerate(tqdm(records, desc="infill tasks", unit="file")):
-        if record["language"] in LANGUAGES:
-            for kind, found in candidate_holes(record["language"], record["content"]).items():
-                if found:
+    for i, record in enumerate(tqdm(records, desc="tasks", unit="file")):
+        if record["language"] in languages:
+            for kind, found in holes_of(record["language"], record["content"]).items():
+                if found and (record["language"], kind) in holes:
                     holes[(record["language"], kind)].append((i, found))
     buckets = [b for b in holes if holes[b]]
     if not buckets:
-        raise ValueError("no Python or Go function bodies that parse in this split: no infilling tasks")
+        raise ValueError(f"no {what} in this split: no tasks")
     rng = np.random.default_rng(seed)
     tasks: list[Task] = []
     dropped: list[Task] = []

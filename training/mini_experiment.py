@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.dataset).is_dir():
         parser.error(
             f"--dataset {args.dataset}: not a folder. Build one: python -m dataset_builder build "
-            "--mirrors /work/mirrors --out /tmp/corpus-real (or the embedded samples)"
+            "--mirrors DIR --out /tmp/corpus-real (DIR: git mirrors of the repos; or the embedded samples)"
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the Hub: fail fast if anything asks
     run_experiment(args)

@@ -13,6 +13,7 @@ ROW_METRICS = (
     ("exact_match_strict", "EM strict"),
     ("edit_similarity", "edit sim"),
     ("valid_fill", "valid fill"),
+    ("api_valid", "API valid"),
     ("nats_per_char_psm", "nats/char PSM"),
     ("nats_per_char_spm", "nats/char SPM"),
 )
@@ -35,13 +36,13 @@ def change(diff: Mapping[str, Any] | None, metric: str) -> str:
     return f"{text} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else text
 
 
-def infilling_table(infilling: Mapping[str, Any]) -> Table:
+def infilling_table(infilling: Mapping[str, Any], title: str = "infilling") -> Table:
     models = [m for m in ("base", "adapter") if m in infilling]
     baselines = list(infilling.get("baselines") or {})
     systems = {m: infilling[m] for m in models} | {b: infilling["baselines"][b] for b in baselines}
     pair = "adapter - base" if len(models) == 2 else None
     diffs = infilling.get("differences") or {}
-    table = Table(title="infilling (95% bootstrap intervals)")
+    table = Table(title=f"{title} (95% bootstrap intervals)")
     for col in ("metric", "slice", *systems, *([pair] if pair else [])):
         table.add_column(col, justify="left" if col in ("metric", "slice") else "right")
     first = next(iter(systems.values()))

@@ -14,6 +14,8 @@ from typing import Any
 from training.evaluation import intervals, metrics
 
 FILL_METRICS = ("exact_match", "exact_match_strict", "edit_similarity", "valid_fill")
+# Reported only by the benchmarks whose rows carry them (the API-usage tasks).
+OPTIONAL_METRICS = ("api_valid",)
 # (reported name, per-task numerator key, per-task denominator key)
 LIKELIHOOD_METRICS = tuple(
     (f"nats_per_{unit}_{mode}", f"nll_{mode}", f"{unit}s_{mode}" if unit == "token" else "chars")
@@ -50,7 +52,8 @@ def metrics_of(rows: Sequence[Mapping[str, Any]], indices: list[int], seed: int)
     """Means (and ratio-of-sums likelihoods) of the rows at `indices`, each with its 95% interval."""
     out: dict[str, Any] = {"tasks": len(indices)}
     ci: dict[str, Any] = {}
-    for name in FILL_METRICS:
+    present = [m for m in OPTIONAL_METRICS if any(m in rows[i] for i in indices)]
+    for name in (*FILL_METRICS, *present):
         values = [float(rows[i][name]) for i in indices if rows[i].get(name) is not None]
         out[name] = _mean(values) if values else None
         ci[name] = intervals.bootstrap_ci(values, seed) if values else None
@@ -107,8 +110,13 @@ def paired_difference(
         if not idx:
             continue
         diff: dict[str, Any] = {"tasks": len(idx)}
-        for name in FILL_METRICS:
-            pairs = [(a[i][name], b[i][name]) for i in idx if a[i].get(name) is not None]
+        present = [m for m in OPTIONAL_METRICS if any(m in a[i] for i in idx)]
+        for name in (*FILL_METRICS, *present):
+            pairs = [
+                (a[i][name], b[i][name])
+                for i in idx
+                if a[i].get(name) is not None and b[i].get(name) is not None
+            ]
             if pairs:
                 xa, xb = [float(p[0]) for p in pairs], [float(p[1]) for p in pairs]
                 diff[name] = {"value": _mean(xa) - _mean(xb), "ci95": intervals.paired_ci(xa, xb, seed)}

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from training.evaluation import baselines, decontam, freshness, intervals, scoring
+from training.evaluation import api_usage, baselines, decontam, freshness, intervals, metrics, scoring
 
 REFERENCE_SPLITS = ("train", "validation")
 BASELINE_LANGUAGES = ("python", "go")
@@ -109,27 +109,49 @@ def fresh_note(summary: Mapping[str, Any], block: Mapping[str, Any] | None) -> s
     return None
 
 
+def train_ngram(train_rows: Sequence[Mapping[str, Any]] | None, max_tokens: int):
+    """(the n-gram baseline over the train split's Python and Go, what it was trained on) or (None, {})."""
+    if not train_rows:
+        return None, {}
+    texts = [r["content"] for r in train_rows if r["language"] in BASELINE_LANGUAGES]
+    ngram = baselines.NgramModel.train(texts, max_tokens=max_tokens)
+    return ngram, {"ngram_order": baselines.ORDER, "ngram_train_tokens": ngram.tokens}
+
+
 def baseline_rows(
-    tasks: Sequence,
-    contents: Mapping[tuple[str, str], str],
-    train_rows: Sequence[Mapping[str, Any]] | None,
-    max_tokens: int,
-    parses,
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """{baseline: per-task score rows} and what the n-gram model was trained on."""
-    ngram = None
-    info: dict[str, Any] = {}
-    if train_rows:
-        texts = [r["content"] for r in train_rows if r["language"] in BASELINE_LANGUAGES]
-        ngram = baselines.NgramModel.train(texts, max_tokens=max_tokens)
-        info = {"ngram_order": baselines.ORDER, "ngram_train_tokens": ngram.tokens}
+    tasks: Sequence, contents: Mapping[tuple[str, str], str], ngram, parses
+) -> dict[str, list[dict[str, Any]]]:
+    """{baseline: per-task score rows} (ngram only when a model is given)."""
     out = {}
     for name, predictions in baselines.predictions(tasks, ngram).items():
         out[name] = [
             scoring.score_row(t, contents[(t.repo, t.path)], p, parses)
             for t, p in zip(tasks, predictions, strict=True)
         ]
-    return out, info
+    return out
+
+
+def reference_api_valid(tasks: Sequence, contents: Mapping[tuple[str, str], str]) -> list[bool]:
+    """Whether each API task's own reference line is API-valid here (the tasks its metric counts)."""
+    return [
+        api_usage.api_valid(contents[(t.repo, t.path)], t.span, t.middle, t.middle, t.lines[0] - 1)
+        for t in tasks
+    ]
+
+
+def add_api_validity(
+    tasks: Sequence,
+    rows: list[dict[str, Any]],
+    contents: Mapping[tuple[str, str], str],
+    counted: Sequence[bool],
+) -> None:
+    """Attach `api_valid` (None where the reference itself is not valid here) to each row, in place."""
+    for t, row, ok in zip(tasks, rows, counted, strict=True):
+        fill = metrics.effective_fill(row["prediction"], t.kind)
+        content = contents[(t.repo, t.path)]
+        row["api_valid"] = (
+            api_usage.api_valid(content, t.span, t.middle, fill, t.lines[0] - 1) if ok else None
+        )
 
 
 def comparisons(
