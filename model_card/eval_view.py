@@ -13,6 +13,11 @@ COLUMNS = (
     ("valid_fill", "valid fill"),
     ("nats_per_char_psm", "nats/char PSM ↓"),
 )
+API_COLUMNS = (
+    ("exact_match", "exact match"),
+    ("edit_similarity", "edit similarity"),
+    ("api_valid", "API valid"),
+)
 VERDICT_METRICS = (("exact_match", "exact match"), ("edit_similarity", "edit similarity"))
 LABELS = {
     "base": "base model",
@@ -30,7 +35,9 @@ def _value(record: Mapping[str, Any] | None, metric: str) -> str:
     return f"{record[metric]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{record[metric]:.3f}"
 
 
-def system_rows(infilling: Mapping[str, Any], slice_name: str) -> list[dict[str, Any]]:
+def system_rows(
+    infilling: Mapping[str, Any], slice_name: str, columns: tuple = COLUMNS
+) -> list[dict[str, Any]]:
     """One row per system (base, adapter, baselines) on `slice_name` ("overall" or "fresh")."""
     systems = {m: infilling[m] for m in ("base", "adapter") if m in infilling}
     systems |= dict(infilling.get("baselines") or {})
@@ -42,7 +49,7 @@ def system_rows(infilling: Mapping[str, Any], slice_name: str) -> list[dict[str,
                 {
                     "name": LABELS.get(name, name),
                     "tasks": record["tasks"],
-                    "cells": [_value(record, m) for m, _ in COLUMNS],
+                    "cells": [_value(record, m) for m, _ in columns],
                 }
             )
     return rows
@@ -99,4 +106,32 @@ def infilling_view(infilling: Mapping[str, Any] | None, settings: Mapping[str, A
         "sentences": comparison_sentences(infilling),
         "decontamination": infilling.get("decontamination"),
         "bootstrap": settings.get("bootstrap"),
+    }
+
+
+def api_view(api: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The card's API-usage section: all systems overall, and the adapter (or base) per API family."""
+    if not api or not (api.get("base") or api.get("adapter")):
+        return None
+    subject = "adapter" if "adapter" in api else "base"
+    families = []
+    for family, record in sorted((api[subject].get("by_kind") or {}).items()):
+        base = ((api.get("base") or {}).get("by_kind") or {}).get(family)
+        families.append(
+            {
+                "name": family.removeprefix("api_"),
+                "tasks": record["tasks"],
+                "cells": [_value(record, m) for m, _ in API_COLUMNS]
+                + ([_value(base, m) for m, _ in API_COLUMNS] if subject == "adapter" else []),
+            }
+        )
+    return {
+        "columns": [label for _, label in API_COLUMNS],
+        "overall": system_rows(api, "overall", API_COLUMNS),
+        "families": families,
+        "with_base": subject == "adapter",
+        "sentences": comparison_sentences(api),
+        "counted": api.get("api_valid_counted"),
+        "excluded": (api.get("api_valid_excluded") or {}).get("reference_not_valid_here", 0),
+        "summary": api.get("summary") or {},
     }

@@ -21,7 +21,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from flyte_llama_common.ids import is_hub_id
-from model_card.eval_view import infilling_view
+from model_card.eval_view import api_view, infilling_view
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 
@@ -254,6 +254,7 @@ def render_model_card(
             g: _metric_rows(infill, g, infill_keys) for g in ("overall", "by_kind", "by_language")
         },
         infill_view=infilling_view(infill, eval_results.get("settings") or {}),
+        api_view=api_view(eval_results.get("api_usage")),
         fim=summary.get("objective") == "fim",
         has_infilling=bool(infill.get("base") or infill.get("adapter")),
         tasks_file=infill.get("tasks_file"),
