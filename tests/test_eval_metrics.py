@@ -286,3 +286,21 @@ def test_teacher_forced_likelihood_equals_a_hand_computation():
                 logp = torch.log_softmax(model(torch.tensor([context + target])).logits[0].double(), -1)
             hand = -sum(logp[len(context) - 1 + i, tok_id].item() for i, tok_id in enumerate(target))
             assert nats == pytest.approx(hand, rel=1e-4)
+
+
+def test_a_mirror_missing_old_blobs_leaves_tasks_undated(tmp_path):
+    repo = tmp_path / "flytesnacks"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    _commit(repo, {"a.py": "def f():\n    old = 1\n    return old\n"}, "2022-05-01T12:00:00+00:00")
+    old_blob = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD:a.py"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    sha = _commit(
+        repo, {"a.py": "def f():\n    old = 1\n    new = 2\n    return old\n"}, "2024-02-03T12:00:00+00:00"
+    )
+    (repo / ".git" / "objects" / old_blob[:2] / old_blob[2:]).unlink()  # history a snapshot may lack
+    undated: list[str] = []
+    t = task(task_id="x", repo="flytesnacks", lines=(2, 3))
+    assert freshness.authored_ranges([t], {"flytesnacks": sha}, tmp_path, undated) == {"x": None}
+    assert len(undated) == 1 and "flytesnacks/a.py" in undated[0]

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dataset_builder.gitread import git
+from dataset_builder.gitread import GitError, git
 from flyte_llama_common.ids import is_sha
 
 CODE_LLAMA_CUTOFF = "2023-08-01"
@@ -57,9 +57,10 @@ def find_git_dir(root: Path, repo: str) -> Path | None:
 
 
 def authored_ranges(
-    tasks: Iterable, commits: Mapping[str, str], git_root: Path
+    tasks: Iterable, commits: Mapping[str, str], git_root: Path, undated: list[str] | None = None
 ) -> dict[str, tuple[str, str] | None]:
-    """{task_id: (first, last) author date of its middle's lines}; None where `git_root` lacks the repo."""
+    """{task_id: (first, last) author date of its middle's lines}; None where `git_root` lacks the repo or
+    `git blame` fails (the file is then appended to `undated`, with git's message)."""
     by_file: dict[tuple[str, str], list] = {}
     for task in tasks:
         by_file.setdefault((task.repo, task.path), []).append(task)
@@ -69,7 +70,15 @@ def authored_ranges(
         if git_dir is None or repo not in commits:
             out.update({t.task_id: None for t in group})
             continue
-        dates = blame_dates(git_dir, commits[repo], path, [tuple(t.lines) for t in group])
+        try:
+            dates = blame_dates(git_dir, commits[repo], path, [tuple(t.lines) for t in group])
+        except GitError as err:
+            # A mirror without the file's whole history (a partial clone or snapshot missing old blobs)
+            # cannot date its lines: those tasks are undated (None), never guessed, and the files listed.
+            if undated is not None:
+                undated.append(f"{repo}/{path}: {err}")
+            out.update({t.task_id: None for t in group})
+            continue
         for t in group:
             days = [dates[i] for i in range(t.lines[0], t.lines[1] + 1) if i in dates]
             out[t.task_id] = (min(days), max(days)) if days else None

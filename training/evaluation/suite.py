@@ -73,7 +73,8 @@ def with_freshness(
 ) -> tuple[list, dict[str, Any]]:
     """Tasks with authored dates and the fresh flag from `git blame`, and a summary of the slice."""
     commits = manifest_commits(dataset, revision)
-    dates = freshness.authored_ranges(tasks, commits, Path(git_dirs).expanduser())
+    undated: list[str] = []
+    dates = freshness.authored_ranges(tasks, commits, Path(git_dirs).expanduser(), undated)
     dated = []
     for t in tasks:
         d = dates.get(t.task_id)
@@ -89,6 +90,8 @@ def with_freshness(
         "dated": sum(t.fresh is not None for t in clean),
         "of": len(clean),
         "repos_without_history": sorted({t.repo for t in clean if t.fresh is None}),
+        "undated_files": len(undated),
+        "undated_example": undated[0][:300] if undated else None,
     }
     return dated, summary
 
