@@ -101,6 +101,7 @@ def stage_corpus(job: Job) -> tuple[Path, dict]:
     manifest = build_corpus(
         out,
         job.corpus_config,
+        overrides=corpus_overrides(job),
         mirrors=mirrors,
         cache_dir=job.cache_dir or DEFAULT_CACHE,
         progress=job.progress,
@@ -117,8 +118,12 @@ def stage_train(job: Job, dataset_dir: Path, resume: bool = False) -> Path:
 
     run_dir = job.work / job.recipe
     data = recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": str(dataset_dir)})
-    if not resume and (run_dir / "adapter").is_dir() and (run_dir / "checkpoints").is_dir():
-        shutil.rmtree(run_dir)  # a fresh job starts a fresh run; `--resume` continues the old one
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        # A stage never destroys its input: an earlier run (its adapter, checkpoints, evaluation) stays.
+        raise FileExistsError(
+            f"{run_dir} already holds a training run: pass --resume to continue it, or another --work "
+            f"(or remove {run_dir} yourself) to start afresh"
+        )
     train(TrainConfig(**data), run_dir, resume=resume, recipe_keys=list(data))
     return run_dir
 
@@ -180,21 +185,33 @@ def stage_cards(
 
 
 def stage_push(job: Job, dataset_dir: Path, model_dir: Path, manifest: dict) -> None:
-    """Publish both folders, one commit each, tagged with the corpus version. Raises PushError (and pushes
-    nothing more) when a folder fails its checks or the Hub refuses it."""
+    """Publish both folders, one commit each: the dataset tagged with the corpus version, the model with its
+    own version (model_card/identity.py). Raises PushError (and pushes nothing more) when a folder fails its
+    checks or the Hub refuses it."""
+    from model_card.identity import staged_version
     from model_card.publish import PushError, publish
 
-    tag = f"v{manifest['version']}"
     for kind, folder, repo_id in (
         ("dataset", dataset_dir, dataset_repo_id(job, manifest)),
         ("model", model_dir, model_repo_id(job, manifest)),
     ):
-        result = publish(folder, repo_id, kind, tag=tag)
+        result = publish(folder, repo_id, kind, tag=staged_version(folder, kind))
         if result.problems:
             raise PushError(
                 f"push of the {kind} to {repo_id} failed its checks ({'; '.join(result.problems)}); "
                 "nothing else was pushed"
             )
+
+
+def corpus_overrides(job: Job) -> list[str]:
+    """The corpus config overrides of this job: with `--org`, the dataset's Hub id in that namespace (the
+    card is rendered for the repo it will be pushed to; push refuses a card made for another)."""
+    from dataset_builder.config import load_config
+
+    if not job.org:
+        return []
+    name = load_config(job.corpus_config).hub_repo_id.split("/", 1)[1]
+    return [f"hub_repo_id={job.org}/{name}"]
 
 
 def check_configs(job: Job) -> None:
@@ -203,7 +220,7 @@ def check_configs(job: Job) -> None:
     from dataset_builder.config import load_config
     from training.config import TrainConfig, parse_overrides, recipe_dict
 
-    load_config(job.corpus_config)
+    load_config(job.corpus_config, corpus_overrides(job))
     TrainConfig(
         **recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": "(the corpus)"})
     )

@@ -1,15 +1,17 @@
 """Publish the dataset folder or the staged model folder to the Hugging Face Hub in one commit.
 
-    python push.py dataset --folder DIR --repo-id ORG/NAME [--tag vX.Y.Z] [--private]
+    python push.py dataset --folder DIR --repo-id ORG/NAME [--tag vX.Y.Z|auto] [--private]
         [--create-pr] [--dry-run]
-    python push.py model   --folder DIR --repo-id ORG/NAME [--tag vX.Y.Z] [--merged] [--private] [--dry-run]
+    python push.py model   --folder DIR --repo-id ORG/NAME [--tag TAG|auto] [--merged] [--private] [--dry-run]
 
 The token comes from HF_TOKEN or a saved login (`huggingface-cli login`); --dry-run needs neither a token
 nor a network. With --merged the adapter is merged into its base and saved under `merged/` of the SAME repo
 in the SAME commit (one version, one tag: adapter and merged model cannot drift apart).
 Refused with one `error:` line and exit 2, --dry-run included: a repo id the Hub would reject, a symbolic
 link or special file anywhere in the folder (links are never followed), a malformed adapter_config.json /
-eval_results.json / manifest.json, and an absolute path of this machine in the published metadata.
+eval_results.json / manifest.json, an absolute path of this machine in the published metadata, and a folder
+staged for another repo (its card would load that repo: stage it again with the right id).
+A model is versioned on its own (`--tag auto`, model_card/identity.py), not with its corpus' version.
 The logic lives in model_card.publish; this file only parses arguments.
 """
 
@@ -32,7 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p = sub.add_parser(kind, help=f"publish {help_text}")
         p.add_argument("--folder", type=Path, required=True)
         p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
-        p.add_argument("--tag", help="version tag to create on the published commit, e.g. v1.0.0")
+        p.add_argument(
+            "--tag",
+            help="version tag to create on the published commit, e.g. v1.0.0; `auto`: the version the "
+            "folder was staged with (a dataset: v<manifest version>; a model: its version.json, "
+            "v<corpus version>-<hash of recipe, corpus version and training code>)",
+        )
         p.add_argument("--private", action="store_true", help="create the repo private (if it is new)")
         p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
         p.add_argument("--dry-run", action="store_true", help="list operations and check the folder, offline")

@@ -2,7 +2,10 @@
 
     pyflyte run workflows.py flyte_llama                        # offline demo: sample repos, tiny recipe
     pyflyte run workflows.py flyte_llama --recipe tiny --train_overrides '["max_steps=4"]'
-    pyflyte run --remote workflows.py flyte_llama --embedded false --org ORG --publish   # the real job
+    pyflyte run --remote workflows.py flyte_llama --no-embedded --org ORG --publish   # the real job
+
+Booleans are flags (`--embedded/--no-embedded`, `--publish/--no-publish`): flytekit 1.16 rejects
+`--embedded false`. tests/test_documented_commands.py parses every documented `pyflyte` line.
 
 Each task calls a stage function of job.py (corpus → train → evaluate → cards → push); nothing here repeats
 their logic. What this file adds is what a cluster needs: cache keys, resources per recipe, a multi-GPU
@@ -213,7 +216,7 @@ def plan(
         eval_overrides=eval_overrides,
     )
     job = make_job(spec, Path("."))
-    corpus = load_config(job.corpus_config)
+    corpus = load_config(job.corpus_config, job_module.corpus_overrides(job))
     recipe_data = recipe_dict(job.recipe, parse_overrides(job.train_overrides))
     # config_sha256 covers the corpus version, every pin and every threshold; the recipe hash covers the
     # recipe file's values and the overrides. These are the cache keys of the corpus and the training.
@@ -415,7 +418,7 @@ def flyte_llama(
     publish: bool = False,
 ) -> Outputs:
     """corpus → train → evaluate → model folder [→ publish]. The defaults are the offline demo (embedded:
-    bundled sample repos, tiny recipe); `--embedded false` is the real job (corpus.yaml, codellama-7b-lora).
+    bundled sample repos, tiny recipe); `--no-embedded` is the real job (corpus.yaml, codellama-7b-lora).
     Publishing happens only with `--publish` and needs the `huggingface/token` secret.
     """
     p = plan(

@@ -134,10 +134,16 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+def _render_dataset_card(*args: object, **kwargs: object) -> object:
+    # model_card.dataset_card imports `datasets`: imported when the card is written, so that a build's
+    # workers start reading repos first (dataset_builder.build imports `datasets` while they run).
+    from model_card.dataset_card import render_dataset_card
+
+    return render_dataset_card(*args, **kwargs)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     import logging
-
-    from model_card.dataset_card import render_dataset_card
 
     from .build import build_corpus
     from .summary import print_summary
@@ -158,7 +164,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             sources=_sources_arg(args.source),
             cache_dir=args.cache_dir,
             progress=not args.no_progress,
-            render_card=render_dataset_card,
+            render_card=_render_dataset_card,
         )
     except (KeyboardInterrupt, _Terminated) as exc:
         name, code = ("SIGINT", 130) if isinstance(exc, KeyboardInterrupt) else ("SIGTERM", 143)
@@ -203,13 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)  # before the imports below: `--help` must not wait for `datasets`
     from .config import ConfigError
     from .gitread import GitError
-    from .infilling_config import InfillingConfigError
     from .sources import SourceError
 
+    errors: tuple[type[Exception], ...] = (ConfigError, SourceError, GitError)
+    if args.command == "add-infilling":  # its module imports `datasets`: a build must not wait for it here
+        from .infilling_config import InfillingConfigError
+
+        errors += (InfillingConfigError,)
     commands = {"build": cmd_build, "pin": cmd_pin, "add-infilling": cmd_add_infilling}
     try:
         return commands[args.command](args)
-    except (ConfigError, SourceError, GitError, InfillingConfigError) as exc:
+    except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

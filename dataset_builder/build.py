@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flyte_llama_common.atomic import remove_stale, staging_dir
 
 from .config import DEFAULT_CACHE, load_config
-from .export import CardRenderer, export_dataset
-from .hf_builder import build_dataset, make_builder
+from .pipeline import repos_started
 from .sources import resolve_sources
+
+if TYPE_CHECKING:
+    from .export import CardRenderer
 
 
 def build_corpus(
@@ -46,15 +48,21 @@ def build_corpus(
     remove_stale(out)
     staging = staging_dir(out)
     try:
-        builder = make_builder(
-            cfg,
-            resolved,
-            cache_dir / "datasets",
-            progress=progress,
-            repo_cache_dir=cache_dir / "per_repo",
-            workers=workers,
-        )
-        dd, report = build_dataset(builder, progress=progress)
+        with repos_started(cfg, resolved, cache_dir / "per_repo", workers) as started:
+            # Imported only now, while the workers started above read the repos: `datasets` costs ~1 s.
+            from .export import export_dataset
+            from .hf_builder import build_dataset, make_builder
+
+            builder = make_builder(
+                cfg,
+                resolved,
+                cache_dir / "datasets",
+                progress=progress,
+                repo_cache_dir=cache_dir / "per_repo",
+                workers=workers,
+            )
+            builder.started = started
+            dd, report = build_dataset(builder, progress=progress)
         if stats is not None:
             stats.update(computed=list(builder.computed), parsed=builder.parsed)
         return export_dataset(dd, report, cfg, out, render_card, staging=staging)

@@ -51,6 +51,9 @@ class FlyteCorpus(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "default"
     computed: tuple[str, ...] = ()  # repos processed by this run (none when the prepared build is reused)
     parsed = 0  # files parse-checked by this run
+    # Per-repo work already running (pipeline.repos_started); set on the instance, never in the config,
+    # which datasets deep-copies (futures hold locks).
+    started: dict[str, Any] | None = None
 
     def _info(self) -> datasets.DatasetInfo:
         corpus = self.config.corpus
@@ -73,6 +76,7 @@ class FlyteCorpus(datasets.ArrowBasedBuilder):
             progress=cfg.progress,
             cache_dir=cfg.repo_cache_dir,
             workers=cfg.workers,
+            started=self.started,
         )
         self.computed, self.parsed = tuple(self._result.computed), self._result.parsed
         report = {"drops": self._result.drops, "reports": self._result.reports}

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
@@ -43,6 +45,7 @@ from .record import SPLITS, Record, count_lines, record_id
 from .redact import redact_records, secret_paths
 from .sources import Source, fetch_blobs
 from .splits import assign_split
+from .workers import kill_workers
 from .workers import worker_pool as _pool
 
 StageFn = Callable[[list[Record]], tuple[list[Record], dict[str, Any]]]
@@ -283,31 +286,71 @@ def parse_check(
     return len(todo)
 
 
+@contextmanager
+def repos_started(
+    cfg: CorpusConfig, sources: dict[str, Source], cache_dir: Path | None = None, workers: int = 2
+) -> Iterator[dict[str, Future[RepoOutput]]]:
+    """Start the per-repo work of the repos with no per-repo cache entry in `workers` processes now, and
+    yield {repo: future} for `process_repos(..., started=...)`.
+
+    Why: a cold build's process would otherwise spend its first ~1 s importing `datasets` (pandas,
+    pyarrow, huggingface_hub) on one core before reading any repo; started first, the workers read,
+    filter and redact while the parent imports. Workers forked here, before that import, are also smaller.
+    With at most one miss (or one worker) nothing starts: process_repos computes as before. Work still
+    running at exit (the prepared `datasets` build was cached, or the block failed) is killed, not waited for.
+    """
+    keys = {spec.name: repo_cache_key(spec, cfg) for spec in cfg.repos}
+
+    # A file check, not load_entry: a warm rebuild must not read every entry twice. A present but stale
+    # or unreadable entry is simply recomputed by process_repos.
+    def cached(s: RepoSpec) -> bool:
+        return bool(cache_dir) and cache.cache_path(cache_dir, s.name, s.commit, keys[s.name]).exists()
+
+    misses = [s for s in cfg.repos if not cached(s)]
+    if len(misses) <= 1 or workers <= 1:
+        yield {}
+        return
+    with _pool(min(workers, len(misses))) as pool:
+        futures = {s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False) for s in misses}
+        yield futures
+        if not all(f.done() for f in futures.values()):
+            kill_workers(pool)
+
+
 def process_repos(
     cfg: CorpusConfig,
     sources: dict[str, Source],
     cache_dir: Path | None = None,
     workers: int = 2,
     progress: bool = True,
+    started: dict[str, Future[RepoOutput]] | None = None,
 ) -> list[RepoOutput]:
     """Every repo of `cfg`, in config order: from the per-repo cache when its key matches, else computed
-    (in `workers` processes when more than one repo misses) and then cached."""
+    (in `workers` processes when more than one repo misses, or by `started`, see repos_started) and then
+    cached."""
     outputs: dict[str, RepoOutput] = {}
     keys = {spec.name: repo_cache_key(spec, cfg) for spec in cfg.repos}
+    started = started or {}
     misses = []
     for spec in cfg.repos:
-        entry = cache.load_entry(cache_dir, spec.name, spec.commit, keys[spec.name]) if cache_dir else None
+        entry = None
+        if cache_dir and spec.name not in started:
+            entry = cache.load_entry(cache_dir, spec.name, spec.commit, keys[spec.name])
         if entry is None:
             misses.append(spec)
         else:
             records, meta = entry
             outputs[spec.name] = RepoOutput(records, meta["drops"], meta["redactions"], cached=True)
-    if len(misses) > 1 and workers > 1:
-        with _pool(min(workers, len(misses))) as pool:
-            futures = {s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False) for s in misses}
-            computed = {name: f.result() for name, f in futures.items()}
+    computed = {s.name: started[s.name].result() for s in misses if s.name in started}
+    misses_left = [s for s in misses if s.name not in computed]
+    if len(misses_left) > 1 and workers > 1:
+        with _pool(min(workers, len(misses_left))) as pool:
+            futures = {
+                s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False) for s in misses_left
+            }
+            computed |= {name: f.result() for name, f in futures.items()}
     else:
-        computed = {s.name: _process_uncached(s, sources[s.name], cfg, progress) for s in misses}
+        computed |= {s.name: _process_uncached(s, sources[s.name], cfg, progress) for s in misses_left}
     for spec in misses:
         out = outputs[spec.name] = computed[spec.name]
         if cache_dir:
@@ -356,9 +399,11 @@ def run_pipeline(
     progress: bool = True,
     cache_dir: Path | None = None,
     workers: int = 2,
+    started: dict[str, Future[RepoOutput]] | None = None,
 ) -> PipelineResult:
-    """Every repo through the (cached) per-repo step, then the corpus-wide stages. Drops merge per stage."""
-    outputs = process_repos(cfg, sources, cache_dir, workers, progress)
+    """Every repo through the (cached) per-repo step, then the corpus-wide stages. Drops merge per stage.
+    `started`: per-repo work already running (repos_started)."""
+    outputs = process_repos(cfg, sources, cache_dir, workers, progress, started)
     records: list[Record] = []
     drops: dict[str, Counter[str]] = defaultdict(Counter)
     for out in outputs:

@@ -43,7 +43,8 @@ def _worker_init(parent: int) -> None:
         os._exit(1)
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
+def kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers now (running work is lost) and shut it down."""
     # ProcessPoolExecutor has no public way to stop running workers before Python 3.14 (terminate_workers).
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
@@ -67,6 +68,6 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     try:
         yield pool
     except BaseException:
-        _kill_workers(pool)
+        kill_workers(pool)
         raise
     pool.shutdown(wait=True)

@@ -208,6 +208,7 @@ def render_model_card(
     plots: list[tuple[str, str]] | None = None,
     dataset_id: str | None = None,
     allow_local_dataset: bool = False,
+    model_version: dict | None = None,
 ) -> ModelCard:
     """Render README.md for the staged model folder. `plots` = [(title, path relative to the repo)]."""
     summary = (training_log or {}).get("summary") or {}
@@ -261,6 +262,7 @@ def render_model_card(
         plots=plots or [],
         versions=versions,
         versions_recorded=versions_recorded,
+        model_version=model_version or {},  # version.json (model_card/identity.py): the tag to pin
     )
 
 

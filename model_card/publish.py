@@ -29,6 +29,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import get_session
 
 from flyte_llama_common.ids import is_hub_id
+from model_card.identity import VERSION_FILE, staged_for_problem, staged_version
 from model_card.model_card import check_card_metadata
 from model_card.safety import (
     LOCAL_BASE,
@@ -53,6 +54,7 @@ ALLOW = {
         "infilling_tasks.jsonl",
         "training_log.json",
         "recipe.yaml",
+        VERSION_FILE,
         "plots/*.png",
         *(f"merged/{p}" for p in MERGED_FILES + TOKENIZER_FILES),
     ],
@@ -60,6 +62,8 @@ ALLOW = {
 }
 PICKLES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.npy"]
 REACH_TIMEOUT_S = 3.0
+# --tag auto: the version the folder was staged with (model_card.identity.staged_version).
+AUTO_TAG = "auto"
 
 
 class PushError(RuntimeError):
@@ -312,6 +316,8 @@ def publish(
 ) -> PushResult:
     """Check, plan and (unless dry_run) publish `folder` to `repo_id` in one commit; see the module doc.
 
+    `tag="auto"` tags the version the folder records: a dataset `v<manifest version>`, a model its
+    version.json (model_card/identity.py), so a retrained model never reuses its corpus' tag.
     `build_extra(tmp_dir)` (used for --merged) writes more files and returns {repo path: local file}; it
     runs only after every check passed, so a slow merge never precedes a certain failure."""
     if kind not in ALLOW:
@@ -323,8 +329,17 @@ def publish(
         )
     if not folder.is_dir():
         raise PushError(f"--folder {folder} is not a folder: pass the staged model or dataset folder")
+    if tag == AUTO_TAG:
+        tag = staged_version(folder, kind)
+        if not tag:
+            where, fix = (VERSION_FILE, RESTAGE) if kind == "model" else ("manifest.json", REBUILD)
+            raise PushError(f"--tag {AUTO_TAG}: {folder} records no version in {where}: {fix}")
     check_local_paths(folder, kind)  # links, special files and local paths: refused in a dry run too
     problems = check_folder(folder, kind)
+    # A card that loads another repo is refused, --dry-run included: users would copy the wrong id.
+    wrong_repo = staged_for_problem(folder, kind, repo_id)
+    if wrong_repo:
+        raise PushError(wrong_repo)
     if dry_run:
         echo(format_plan(Plan(repo_id, kind, *collect_files(folder, kind)), remote_known=False))
         if build_extra:

@@ -155,6 +155,7 @@ JSON_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
     "manifest.json",
+    "version.json",
 )
 YAML_FILES = ("recipe.yaml",)
 TEXT_FILES = ("README.md",)

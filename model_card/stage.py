@@ -32,6 +32,7 @@ import yaml
 from flyte_llama_common.atomic import staged_dir
 from flyte_llama_common.ids import is_hub_id
 from flyte_llama_common.schemas import InfillingConfigError, tasks_file_beside
+from model_card.identity import VERSION_FILE, corpus_version, model_version
 from model_card.model_card import CardError, render_model_card
 from model_card.plots import render_plots
 from model_card.publish import ALLOW, TOKENIZER_FILES, matches
@@ -216,6 +217,8 @@ def stage_model(
     training_log = _training_log(sources["training_log.json"]) if "training_log.json" in sources else None
     recorded_recipe = _recipe(sources["recipe.yaml"]) if "recipe.yaml" in sources else None
     recipe = copy.deepcopy(recorded_recipe)
+    # From the run's own recipe, before any Hub id is put in: the same run has one version for every org.
+    version = model_version(recorded_recipe, corpus_version(manifest, training_log))
     ids = {"repo_id": repo_id, "dataset_id": dataset_id, "base_id": base_model_id}
     _hub_ids(eval_results, training_log, recipe, **ids)
     # Local places left are written as the run's own files write them: relative, never absolute.
@@ -235,6 +238,7 @@ def stage_model(
         if tasks_path:
             shutil.copy2(tasks_path, tmp / "infilling_tasks.jsonl")
         (tmp / "eval_results.json").write_text(json.dumps(eval_results, indent=2) + "\n")
+        (tmp / VERSION_FILE).write_text(json.dumps(version, indent=2, sort_keys=True) + "\n")
         if training_log is not None:
             (tmp / "training_log.json").write_text(json.dumps(training_log, indent=2) + "\n")
         if recipe != recorded_recipe:  # else the run's own bytes (and comments) stay
@@ -255,6 +259,7 @@ def stage_model(
             plots=plots,
             dataset_id=dataset_id,
             allow_local_dataset=allow_local_dataset,
+            model_version=version,
         )
         card.save(tmp / "README.md")
         try:

@@ -38,8 +38,20 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
         ("", str(ROOT / "job.py"), ["job.py", "--help"]),
         ("training.mini_experiment", "", ["python -m training.mini_experiment", "--help"]),
         ("model_card.stage", "", ["python -m model_card.stage", "--help"]),
+        ("training.pretrain", "", ["python -m training.pretrain", "--help"]),
     ],
-    ids=["training", "train", "evaluate", "complete", "dataset_builder", "build", "job", "mini", "stage"],
+    ids=[
+        "training",
+        "train",
+        "evaluate",
+        "complete",
+        "dataset_builder",
+        "build",
+        "job",
+        "mini",
+        "stage",
+        "pretrain",
+    ],
 )
 def test_help_imports_no_heavy_library(module, path, argv):
     code = PROBE.format(argv=argv, module=module, path=path, heavy=HEAVY)

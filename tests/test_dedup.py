@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from dataset_builder.dedup import (
 from dataset_builder.dedup_near import (
     TOKEN_RE,
     _ngram_hashes,
+    affine32_permutations,
     candidate_pairs,
     fmix32,
     lsh_params,
@@ -248,3 +251,25 @@ def test_bad_input_is_rejected():
         deduplicate([rec("flyte", "a.py", "x", split="dev")], RANK)
     with pytest.raises(ValueError, match="threshold"):
         DedupConfig(threshold=0)
+
+
+def test_permutations_and_lsh_params_equal_datasketch():
+    # dedup_near reproduces these two pieces of datasketch so a build never imports scipy through it.
+    from datasketch.lsh import _optimal_param
+
+    for num_perm, seed in [(16, 0), (128, 3), (256, 1), (256, 12345)]:
+        ours = affine32_permutations(num_perm, seed)
+        theirs = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        assert np.array_equal(ours[0], theirs[0]) and np.array_equal(ours[1], theirs[1])
+        assert ours[0].dtype == np.uint32
+    for num_perm in (16, 64, 128, 256):
+        for threshold in (0.1, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
+            assert lsh_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+    lsh = MinHashLSH(threshold=0.7, num_perm=256)
+    assert lsh_params(0.7, 256) == (lsh.b, lsh.r)
+
+
+def test_near_dedup_never_imports_scipy():
+    code_ = "import sys, dataset_builder.dedup, dataset_builder.pipeline; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -212,3 +212,19 @@ def test_cache_skips_unchanged_repos_and_rebuilds_a_changed_one(built: dict, rep
     assert stats["parsed"] == sum(repo == "archived" for repo, _ in rows) == 5
     assert manifest["dedup"]["by_repo_pair"]["archived ↔ mono"] == {"exact": 2, "near": 1}
     assert json.loads((out / "manifest.json").read_text())["sources"][0]["commit_sha"] == new_sha
+
+
+def test_repo_work_starts_early_only_for_cache_misses(built: dict, repos: dict) -> None:
+    # build_corpus starts the per-repo work before importing `datasets` (pipeline.repos_started).
+    from dataset_builder.config import load_config
+    from dataset_builder.pipeline import repos_started
+    from dataset_builder.sources import resolve_sources
+
+    cfg = load_config(repos["config"])
+    resolved = resolve_sources(cfg, repos["root"] / "cache-x", repos["mirrors"], {})
+    with repos_started(cfg, resolved, repos["root"] / "cache-a" / "per_repo", workers=2) as started:
+        assert started == {}  # every repo has a per-repo entry: nothing to start, no pool
+    with repos_started(cfg, resolved, repos["root"] / "cache-x" / "per_repo", workers=2) as started:
+        assert set(started) == {"archived", "mono", "snacks"}
+    # Never collected (as when the prepared build is reused): the block still ends, the work is stopped.
+    assert all(f.done() for f in started.values())

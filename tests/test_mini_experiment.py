@@ -17,11 +17,11 @@ from training.tiny import build_tiny_model
 TINY = {
     "stdlib_bytes": 25_000,
     "heldout_files": 1,
-    "vocab_size": 320,
-    "hidden_size": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "intermediate_size": 128,
+    "tiny_vocab_size": 320,
+    "tiny_hidden_size": 64,
+    "tiny_num_layers": 2,
+    "tiny_num_heads": 4,
+    "tiny_intermediate_size": 128,
     "max_length": 128,
     "batch_size": 4,
     "max_steps": 10,
@@ -71,7 +71,7 @@ def test_stdlib_subset_is_deterministic_and_excludes(tmp_path):
 
 
 def test_pack_blocks_are_full_fim_rows():
-    config = load_pretrain_config("mini-pretrain", {"max_length": 64, "vocab_size": 300})
+    config = load_pretrain_config("mini-pretrain", {"max_length": 64, "tiny_vocab_size": 300})
     from training.tiny import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
@@ -84,7 +84,7 @@ def test_pack_blocks_are_full_fim_rows():
     "overrides, message",
     [
         ({"fim_rate": 2.0}, "fim_rate=2.0"),
-        ({"hidden_size": 65}, "multiple of num_heads"),
+        ({"tiny_hidden_size": 65}, r"tiny_hidden_size=65: must be tiny_num_heads \(3\) times an even head"),
         ({"lr": 1}, "unknown field"),
     ],
 )
@@ -130,3 +130,35 @@ def test_finetune_steps_fit_the_budget_at_the_measured_speed():
     assert finetune_steps(lora, {"tokens_per_s": 1e9}, 20.0) == lora.max_steps  # the recipe is a ceiling
     assert finetune_steps(lora, {"tokens_per_s": 1.0}, 20.0) == 10
     assert finetune_steps(lora, {"tokens_per_s": None}, 20.0) == lora.max_steps
+
+
+def test_pretrain_recipes_go_through_the_training_loader(tmp_path):
+    """One loader: YAML 1.2 numbers, duplicate keys refused, did-you-mean, one-line errors (as training's)."""
+    path = tmp_path / "p.yaml"
+    path.write_text("learning_rate: 1e-4\ntiny_vocab_size: 300\n")
+    assert load_pretrain_config(str(path)).learning_rate == 1e-4
+    path.write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(ValueError, match="'seed' is given twice"):
+        load_pretrain_config(str(path))
+    with pytest.raises(ValueError, match=r"'tiny_hiden_size' \(did you mean 'tiny_hidden_size'"):
+        load_pretrain_config("mini-pretrain", {"tiny_hiden_size": 8})
+    with pytest.raises(ValueError) as err:
+        load_pretrain_config("mini-pretrain", {"batch_size": 0, "fim_rate": "x"})
+    assert "\n" not in str(err.value) and "fim_rate='x' has the wrong type" in str(err.value)
+
+
+def test_one_tiny_builder_and_one_set_of_names():
+    """The `tiny` fine-tuning recipe and pretraining name the base's shape alike and build it alike."""
+    import dataclasses
+
+    from training.pretrain import PretrainConfig
+    from training.tiny import TinyModelArguments, build_tiny
+
+    names = {f.name for f in dataclasses.fields(TinyModelArguments)}
+    tiny, pre = load_recipe("tiny"), load_pretrain_config("mini-pretrain", TINY)
+    assert names <= {f.name for f in dataclasses.fields(type(tiny))}
+    assert names <= {f.name for f in dataclasses.fields(PretrainConfig)}
+    _, model = build_tiny(["def f(x):\n    return x\n" * 50], pre, pre.max_length, pre.seed)
+    shape = model.config
+    assert (shape.hidden_size, shape.num_hidden_layers, shape.num_attention_heads) == (64, 2, 4)
+    assert (shape.intermediate_size, shape.max_position_embeddings) == (128, 128)

@@ -401,6 +401,7 @@ def test_stage_copies_allow_listed_files_and_renders_card(run_dir, tmp_path):
         "tokenizer.json",
         "tokenizer_config.json",
         "training_log.json",
+        "version.json",
     ]
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == CODE_LLAMA

@@ -176,6 +176,7 @@ def test_model_push_is_one_commit_of_allow_listed_files(staged):
         "tokenizer.json",
         "tokenizer_config.json",
         "training_log.json",
+        "version.json",
     ]
     assert hub.files["README.md"] == (staged / "README.md").read_bytes()
     for path, reason in [
@@ -306,7 +307,9 @@ def test_dry_run_lists_files_sizes_and_checks_offline(staged, tmp_path, capsys, 
     assert code == 0 and "upload   data/train-00000-of-00001.parquet" in printed and "checks: OK" in printed
 
     (staged / "eval_results.json").write_text(json.dumps({"perplexity": {}}))
-    code = push.main(["model", "--folder", str(staged), "--repo-id", "o/flyte-llama-tiny", "--dry-run"])
+    code = push.main(
+        ["model", "--folder", str(staged), "--repo-id", "flyte-test/flyte-llama-tiny", "--dry-run"]
+    )
     assert code == 1 and "differs from eval_results.json" in capsys.readouterr().out
 
 
@@ -375,7 +378,13 @@ def test_no_token_is_a_clear_error(staged, monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     hub = FakeHub()
     with pytest.raises(PushError, match=r"huggingface-cli login.*HF_TOKEN"):
-        publish(staged, "o/flyte-llama-tiny", "model", api=hub, online_check=lambda: pytest.fail("too late"))
+        publish(
+            staged,
+            "flyte-test/flyte-llama-tiny",
+            "model",
+            api=hub,
+            online_check=lambda: pytest.fail("too late"),
+        )
     assert hub.calls == []
 
 
@@ -406,13 +415,15 @@ def test_token_is_never_printed_or_written(staged, monkeypatch, capsys):
     monkeypatch.setattr("model_card.publish.check_online", lambda: None)
     before = {p: p.read_bytes() for p in staged.rglob("*") if p.is_file()}
     assert (
-        push.main(["model", "--folder", str(staged), "--repo-id", "o/flyte-llama-tiny", "--tag", "v1.0.0"])
+        push.main(
+            ["model", "--folder", str(staged), "--repo-id", "flyte-test/flyte-llama-tiny", "--tag", "v1.0.0"]
+        )
         == 0
     )
     assert made[0].token == TOKEN and len(made[0].commits) == 1  # the token reached HfApi, and only HfApi
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("model_card.publish.check_online", check_online)
-    assert push.main(["model", "--folder", str(staged), "--repo-id", "o/flyte-llama-tiny"]) == 2
+    assert push.main(["model", "--folder", str(staged), "--repo-id", "flyte-test/flyte-llama-tiny"]) == 2
     captured = capsys.readouterr()
     assert "HF_HUB_OFFLINE" in captured.err
     assert TOKEN not in captured.out + captured.err

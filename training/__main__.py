@@ -1,5 +1,9 @@
 """`python -m training <command>`: prepare, train (and the evaluation commands registered in COMMANDS).
 
+`train` and `prepare` read a recipe (`--recipe NAME` or `--config FILE.yaml`) and take its fields as
+`--set KEY=VALUE` (repeatable) or TRL-style `--KEY VALUE`, e.g.
+`python -m training train --config recipe.yaml --learning_rate 1e-4 --output_dir RUN`.
+
 Adding a command: write its options as `<name>_parser(parser)` in training/options.py (no heavy imports
 there, so `--help` answers at once) and `run(args) -> int` in its module, and add one line to COMMANDS.
 Bad input ends with exit status 2 and one line `error: ...`; set FLYTE_LLAMA_TRACEBACK=1 to see the traceback.
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from training import eval_config, options
+from training.config_loader import field_flags
 
 # name → (module whose run(args) -> int does the work, imported only then; its options; help).
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], object], str]] = {
@@ -55,8 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and getattr(args, "_field_flags", False):
+            # TRL-style `--learning_rate 1e-4`: a recipe field, checked with the recipe (unknown → error).
+            try:
+                args.field_flags = field_flags(extra)
+            except ValueError as exc:
+                parser.error(str(exc))
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # a bad option (status 2, already printed) or --help (0)
         return exc.code if isinstance(exc.code, int) else 2
     try:

@@ -1,8 +1,13 @@
 """`python -m training complete`: a completion, or an infill when a suffix is given — the local Hub widget.
 
-    python -m training complete --base codellama/CodeLlama-7b-hf --adapter RUN/adapter --prefix "@task\\ndef "
+    python -m training complete --base codellama/CodeLlama-7b-hf --adapter RUN/adapter \\
+        --prefix $'@task\\ndef '
     python -m training complete --adapter RUN/adapter --prefix-file head.py --suffix-file tail.py
-    python -m training complete --adapter RUN/adapter --prompt 'def add(a, b):\\n    <FILL_ME>\\n'
+    python -m training complete --adapter RUN/adapter --prompt $'def add(a, b):\\n    <FILL_ME>\\n'
+    python -m training complete --adapter ORG/flyte-llama-7b-lora --prefix-file f.py
+
+`--adapter` is a RUN/adapter (or staged) folder or a Hub id (training/adapter_source.py). In bash, `$'...'`
+turns `\\n` into a newline; inside plain single quotes it stays a backslash and an `n`.
 
 A prompt holding `<FILL_ME>` (what the model card shows users) is split there into prefix and suffix.
 Generation is greedy, so the same model and prompt always print the same text.
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from training.evaluate import load_models
+from training.evaluate import load_models, resolve_adapter_arg
 from training.fim import fim_tokens, infill_prompt_ids
 from training.infill import decode_middle, generate_ids
 from training.options import FILL_TOKEN, complete_parser
@@ -120,12 +125,10 @@ def complete_main(argv: Sequence[str] | None = None) -> str:
 def complete_args(args: argparse.Namespace) -> str:
     """Load the model(s), generate, print the text."""
     prefix, suffix = resolve_text(args)
-    if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
-        raise FileNotFoundError(
-            f"{args.adapter}/adapter_config.json not found: --adapter must be a RUN/adapter folder"
-        )
+    # A folder or a Hub id (training/adapter_source.py); resolved before the base model is loaded.
+    adapter, _ = resolve_adapter_arg(args.adapter, getattr(args, "adapter_revision", None))
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
-    model, tokenizer, _, _ = load_models(args.base, args.base_revision, args.adapter, dtype)
+    model, tokenizer, _, _ = load_models(args.base, args.base_revision, adapter, dtype)
     text = complete(model, tokenizer, prefix, suffix, args.max_new_tokens, args.mode)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return text

@@ -1,28 +1,35 @@
 """Typed training configuration: TRL's SFTConfig plus the model, LoRA, data and FIM fields of a recipe.
 
-A recipe is one flat YAML file under `training/recipes/` (alignment-handbook style). `load_recipe` reads it,
-applies `key=value` overrides from the command line, rejects unknown keys, and validates every value, so a
-typo fails at once with a message that says what to change instead of hours into a run.
+A recipe is one flat YAML file under `training/recipes/` (alignment-handbook style), read by the project's
+one loader (`training.config_loader`, shared with pretraining): overrides from the command line (`--set
+KEY=VALUE`, or TRL-style `--KEY VALUE`) are applied, unknown keys rejected, and every value validated when
+the config is built, so a typo fails at once with a message that says what to change instead of hours
+into a run. Fields TRL has keep TRL's names (`SFTConfig`'s, and `ModelConfig`'s `model_name_or_path`,
+`model_revision`, `dtype`, `attn_implementation`, `lora_*`); the rest are this project's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import enum
-import math
 import re
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 from trl import SFTConfig
 
-RECIPES_DIR = Path(__file__).parent / "recipes"
+from training.config_loader import (  # noqa: F401  (re-exported: the names callers have always used)
+    RECIPES_DIR,
+    flag_overrides,
+    parse_overrides,
+    recipe_mapping,
+    recipe_path,
+    rule_problems,
+    type_problems,
+)
+from training.tiny_args import TINY_POSITIVE, TinyModelArguments, tiny_problems
+
 TINY_PREFIX = "tiny"  # recipes whose base is built locally say `model_name_or_path: tiny` (or `tiny:<name>`)
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -33,8 +40,9 @@ def is_tiny(name_or_path: str) -> bool:
 
 
 @dataclass
-class TrainConfig(SFTConfig):
-    """SFTConfig (all of TRL's/Trainer's fields keep their names) + what a Flyte Llama recipe adds."""
+class TrainConfig(SFTConfig, TinyModelArguments):
+    """SFTConfig (all of TRL's/Trainer's fields keep their names) + what a Flyte Llama recipe adds; the
+    `tiny_*` fields (TinyModelArguments) shape the base only when model_name_or_path is `tiny`."""
 
     recipe_name: str = field(default="custom", metadata={"help": "Recipe name, recorded in the run."})
     # --- base model ---------------------------------------------------------------------------------------
@@ -53,13 +61,6 @@ class TrainConfig(SFTConfig):
     attn_implementation: str | None = field(
         default=None, metadata={"help": "null = flash_attention_2 when installed on a GPU, else sdpa."}
     )
-    # --- tiny base (only when model_name_or_path is `tiny`) ------------------------------------------------
-    tiny_vocab_size: int = field(default=512, metadata={"help": "BPE vocabulary trained on the train split."})
-    tiny_tokenizer_chars: int = field(default=2_000_000, metadata={"help": "Characters to train the BPE on."})
-    tiny_hidden_size: int = 64
-    tiny_num_layers: int = 2
-    tiny_num_heads: int = 4
-    tiny_intermediate_size: int = 128
     # --- LoRA ----------------------------------------------------------------------------------------------
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
@@ -99,7 +100,7 @@ class TrainConfig(SFTConfig):
     def _validate_own_fields(self) -> None:
         # Defaults are the libraries' own business; what the recipe or --set gave is checked.
         names = {f.name for f in dataclasses.fields(TrainConfig)}
-        problems = _type_problems(self, names - _SFT_FIELDS) + _type_problems(self, _SFT_FIELDS, True)
+        problems = type_problems(self, names - _SFT_FIELDS) + type_problems(self, _SFT_FIELDS, True)
         if not problems:
             problems = _value_problems(self)
         if problems:
@@ -120,16 +121,8 @@ class TrainConfig(SFTConfig):
 _SFT_FIELDS = {f.name for f in dataclasses.fields(SFTConfig)}
 
 
-# Every int/float field and the range it must lie in, checked when the config is built (before any work).
-# Trainer's convention for max_steps: a positive count, or -1 to train for num_train_epochs instead.
-_RULES: dict[str, tuple[Any, str]] = {
-    "positive": (lambda v: v > 0, "must be positive"),
-    "non_negative": (lambda v: v >= 0, "must be 0 or more"),
-    "fraction": (lambda v: 0 <= v <= 1, "must be between 0 and 1"),
-    "beta": (lambda v: 0 <= v < 1, "must be at least 0 and below 1"),
-    "steps": (lambda v: v > 0 or v == -1, "must be positive, or -1 to train for num_train_epochs"),
-    "rank": (lambda v: v >= -1, "must be -1 (not distributed) or a process rank"),
-}
+# Every int/float field and the range it must lie in (training.config_loader.RULES), checked when the
+# config is built, before any work.
 # fmt: off
 _FIELDS_BY_RULE: dict[str, tuple[str, ...]] = {
     "positive": (
@@ -137,9 +130,7 @@ _FIELDS_BY_RULE: dict[str, tuple[str, ...]] = {
         "num_train_epochs", "learning_rate", "adam_epsilon", "logging_steps", "eval_steps", "save_steps",
         "save_total_limit", "eval_accumulation_steps", "torch_empty_cache_steps", "neftune_noise_alpha",
         "dataloader_prefetch_factor", "ddp_bucket_cap_mb", "ddp_timeout", "dataset_num_proc",
-        "pad_to_multiple_of", "tiny_vocab_size", "tiny_tokenizer_chars", "tiny_hidden_size",
-        "tiny_num_layers",
-        "tiny_num_heads", "tiny_intermediate_size", "max_train_docs", "max_eval_docs", "cpus",
+        "pad_to_multiple_of", *TINY_POSITIVE, "max_train_docs", "max_eval_docs", "cpus",
     ),
     "non_negative": (
         "warmup_steps", "weight_decay", "max_grad_norm", "eval_delay", "seed", "data_seed",
@@ -157,14 +148,7 @@ NUMERIC_RULES = {name: rule for rule, names in _FIELDS_BY_RULE.items() for name 
 
 def _value_problems(config: TrainConfig) -> list[str]:
     """Range and consistency problems of a config whose types are already right."""
-    problems = []
-    for name, rule in NUMERIC_RULES.items():
-        value = getattr(config, name, None)
-        if not rule or not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue  # None (= the library's default behaviour) or a string the type allows
-        ok, need = _RULES[rule]
-        if not math.isfinite(value) or not ok(value):
-            problems.append(f"{name}={value!r}: {need}")
+    problems = rule_problems(config, NUMERIC_RULES)
     if config.objective not in ("fim", "clm"):
         problems.append(f"objective={config.objective!r}: use `fim` or `clm`")
     if config.lora_r <= 0 or config.lora_alpha <= 0:
@@ -173,18 +157,7 @@ def _value_problems(config: TrainConfig) -> list[str]:
         problems.append("lora_target_modules is empty: name the linear layers to adapt")
     if config.max_length is None or config.max_length < 32:
         problems.append(f"max_length={config.max_length}: must be at least 32 tokens")
-    if config.is_tiny:
-        from training.tiny import BYTE_TOKENS, SPECIAL
-
-        floor = len(SPECIAL) + len(BYTE_TOKENS) + 16  # build_tiny_tokenizer's own minimum
-        if config.tiny_vocab_size < floor:
-            problems.append(f"tiny_vocab_size={config.tiny_vocab_size}: must be at least {floor}")
-    heads = config.tiny_num_heads
-    if heads > 0 and (config.tiny_hidden_size % heads or (config.tiny_hidden_size // heads) % 2):
-        problems.append(
-            f"tiny_hidden_size={config.tiny_hidden_size}: must be tiny_num_heads ({heads}) times an even "
-            "head size (rotary embeddings)"
-        )
+    problems += tiny_problems(config, check_vocab=config.is_tiny)
     if config.dtype not in ("bfloat16", "float16", "float32"):
         problems.append(f"dtype={config.dtype!r}: use bfloat16, float16 or float32")
     if config.quantization not in (None, "nf4"):
@@ -198,158 +171,9 @@ def _value_problems(config: TrainConfig) -> list[str]:
     return problems
 
 
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether a YAML value (str, int, float, bool, None, list, dict) fits a field annotation."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if origin is typing.Literal:
-        return any(value is a or (type(value) is type(a) and value == a) for a in args)
-    if origin is list:
-        return isinstance(value, list) and all(_matches(v, args[0]) for v in value) if args else True
-    if origin is not None:
-        return isinstance(value, origin)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)  # `fim_rate: 1` is fine
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return isinstance(value, (hint, str))  # the library turns the string into its enum (or says no)
-    return isinstance(value, hint) if isinstance(hint, type) else True
-
-
-def _describe(hint: Any) -> str:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is type(None):
-        return "null"
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
-    if origin is typing.Literal:
-        return " or ".join(repr(a) for a in args)
-    if origin is list:
-        return f"a list of {_describe(args[0])}" if args else "a list"
-    return getattr(origin or hint, "__name__", str(hint))
-
-
-def _type_problems(config: Any, names: set[str], skip_defaults: bool = False) -> list[str]:
-    """YAML gives strings, ints, floats, lists: check them against the annotations so `lora_r: "16"` or
-    `learning_rate: abc` is an error naming the field rather than a crash deep inside training."""
-    hints = typing.get_type_hints(type(config))
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    problems = []
-    for name in sorted(names):
-        value, f = getattr(config, name), fields[name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if skip_defaults and (value is default or value == default):
-            continue
-        if not _matches(value, hints[name]):
-            problems.append(f"{name}={value!r} has the wrong type: expected {_describe(hints[name])}")
-    return problems
-
-
-def _check_types(config: Any, names: set[str]) -> None:
-    """Raise ValueError naming the first field whose value does not fit its annotation."""
-    problems = _type_problems(config, names)
-    if problems:
-        raise ValueError(problems[0])
-
-
-def recipe_path(recipe: str) -> Path:
-    """`tiny` → training/recipes/tiny.yaml; a path to a .yaml file is used as is."""
-    path = Path(recipe)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return path
-    known = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
-    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
-        raise FileNotFoundError(
-            f"recipe file {recipe} not found: pass an existing .yaml file or one of {known}"
-        )
-    path = RECIPES_DIR / f"{recipe}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"no recipe {recipe!r}: choose one of {known}, or pass a path to a .yaml")
-    return path
-
-
-class _RecipeLoader(yaml.SafeLoader):
-    """SafeLoader that reads `1e-4` as a number (YAML 1.2; PyYAML alone reads it as a string) and refuses
-    a key given twice (PyYAML alone keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, typing.Hashable) and key in seen:
-                mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"{key!r} is given twice (line {mark.line + 1}): keep one", mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _load_yaml(text: str, where: str) -> Any:
-    """YAML text → Python values, or a one-line ValueError saying where the syntax is wrong."""
-    try:
-        return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"{where} is not valid YAML{at}: {problem}; fix the syntax there") from exc
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """`["max_steps=5", "fim_rate=0.5"]` → {"max_steps": 5, "fim_rate": 0.5} (values parsed as YAML)."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"override {pair!r} is not KEY=VALUE (e.g. --set max_steps=10)")
-        out[key.strip()] = _load_yaml(value, f"--set {pair!r}: the value")
-    return _strategies_as_strings(out)
-
-
-def _strategies_as_strings(data: dict[str, Any]) -> dict[str, Any]:
-    """YAML 1.1 reads `eval_strategy: no` as False; the Trainer's *_strategy fields want the string "no"."""
-    return {
-        k: "no" if isinstance(k, str) and k.endswith("_strategy") and v is False else v
-        for k, v in data.items()
-    }
-
-
 def recipe_dict(recipe: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recipe's YAML mapping with `overrides` applied and unknown keys rejected."""
-    path = recipe_path(recipe)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not UTF-8 text: save the recipe as UTF-8 YAML") from exc
-    data = _load_yaml(text, str(path))
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"{path} holds a YAML {type(data).__name__}, not a mapping: a recipe is `field: value` lines"
-        )
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    for key in [*data, *(overrides or {})]:
-        if key not in known:
-            source = "--set" if key in (overrides or {}) else str(path)
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{source}: unknown field {key!r}{hint}")
-    return _strategies_as_strings({"recipe_name": path.stem, **data, **(overrides or {})})
+    return recipe_mapping(TrainConfig, recipe, overrides)
 
 
 def load_recipe(recipe: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -366,6 +190,8 @@ def to_yaml(config: TrainConfig, keys: list[str]) -> str:
 def recipe_from_args(args) -> tuple[TrainConfig, list[str]]:
     """(validated config, the keys the recipe + overrides set) from parsed `add_recipe_args` options."""
     overrides = parse_overrides(args.set)
+    # TRL-style `--KEY VALUE` flags come after --set: the later value wins, as on TrlParser's command line.
+    overrides.update(flag_overrides(TrainConfig, getattr(args, "field_flags", [])))
     if args.dataset:
         overrides["dataset"] = args.dataset
     if args.dataset_revision:

@@ -37,6 +37,9 @@ class EvalConfig:
     base: str | None = field(default=None, metadata={"help": "base model; default: the adapter's base"})
     base_revision: str | None = None
     adapter: str | None = field(default=None, metadata={"help": "RUN/adapter folder, scored beside its base"})
+    adapter_revision: str | None = field(
+        default=None, metadata={"help": "with a Hub id as --adapter: its tag or commit (default: main)"}
+    )
     context: int | None = field(default=None, metadata={"help": "window; default: the model's positions"})
     stride: int | None = field(default=None, metadata={"help": "new tokens per window; default context // 2"})
     batch_size: int = 4

@@ -61,11 +61,31 @@ def load_split(dataset: str, split: str, revision: str | None = None, max_docs: 
     return ds
 
 
-def load_models(base: str | None, base_revision: str | None, adapter: str | None, dtype: str):
+def resolve_adapter_arg(adapter: str | None, revision: str | None) -> tuple[str | None, str | None]:
+    """(local adapter folder or None, Hub commit or None) for `--adapter [--adapter-revision]`."""
+    from training.adapter_source import resolve_adapter
+
+    if adapter is None:
+        if revision is not None:
+            raise ValueError(f"--adapter-revision {revision!r} without --adapter: pass the adapter's Hub id")
+        return None, None
+    folder, commit = resolve_adapter(adapter, revision)
+    return str(folder), commit
+
+
+def load_models(
+    base: str | None,
+    base_revision: str | None,
+    adapter: str | None,
+    dtype: str,
+    adapter_revision: str | None = None,
+):
     """(model, tokenizer, base id, base revision): the base, wrapped in the adapter when one is given (loaded
-    once, on GPU if any); the base id and revision are the adapter's recorded ones when `base` is None."""
+    once, on GPU if any); the base id and revision are the adapter's recorded ones when `base` is None.
+    `adapter` is a folder or a Hub id (at `adapter_revision`): training/adapter_source.py."""
     from training.modeling import adapter_base, load_adapter_model, load_base_model, load_tokenizer
 
+    adapter, _ = resolve_adapter_arg(adapter, adapter_revision)
     if adapter is not None:
         recorded_base, recorded_revision = adapter_base(adapter)  # raises when adapter_config.json is missing
         if base is None:
@@ -109,11 +129,8 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     from training.eval_results import build_results, print_summary, write_results
     from training.evaluation import api_benchmark, decontam, intervals, likelihood, scoring, suite
 
-    if args.adapter is not None and not (Path(args.adapter) / "adapter_config.json").is_file():
-        raise FileNotFoundError(
-            f"{args.adapter}/adapter_config.json not found: --adapter must be a RUN/adapter folder "
-            "written by `python -m training train`"
-        )
+    # A folder or a Hub id (downloaded now, before the slow loads); the id as given is what is recorded.
+    adapter_dir, adapter_rev = resolve_adapter_arg(args.adapter, args.adapter_revision)
     if args.context and args.stride:
         sliding_windows(2, args.context, args.stride)  # before the slow loads; defaults are checked below
     if Path(args.out).is_dir():
@@ -147,7 +164,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
                 for t in tasks
             ]
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
-    model, tokenizer, base, base_revision = load_models(args.base, args.base_revision, args.adapter, dtype)
+    model, tokenizer, base, base_revision = load_models(args.base, args.base_revision, adapter_dir, dtype)
     context = args.context or model.config.max_position_embeddings
     stride = args.stride or max(context // 2, 1)
     sliding_windows(2, context, stride)  # checks context and stride before any work is done
@@ -177,6 +194,8 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             api_tasks, args.dataset, args.dataset_revision, args.git_dirs, args.fresh_cutoff
         )
     api_scored = [t for t in api_tasks if t.contamination in (decontam.CLEAN, "unchecked")]
+    if fresh_summary is None and any(t.fresh is not None for t in tasks):  # published with their flags
+        fresh_summary = suite.fresh_summary(tasks, args.fresh_cutoff)
     scored = [t for t in tasks if t.contamination in (decontam.CLEAN, "unchecked")]
     fresh = [t.fresh for t in scored] if fresh_summary else None
     systems: dict[str, list[dict[str, Any]]] = {}
@@ -244,7 +263,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     base_rev = base_revision or getattr(model.config, "_commit_hash", None)
     models = {"base": {"id": portable_location(base, args.out), "revision": base_rev}}
     if args.adapter is not None:
-        models["adapter"] = {"id": portable_location(str(args.adapter), args.out), "revision": None}
+        models["adapter"] = {"id": portable_location(str(args.adapter), args.out), "revision": adapter_rev}
     settings = {
         "context_length": context,
         "stride": stride,

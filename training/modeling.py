@@ -150,27 +150,3 @@ def pin_revision(repo_id: str, revision: str | None) -> str | None:
             f"({type(exc).__name__}: {exc}). Put the 40-hex commit SHA in the recipe "
             "(`--set model_revision=<sha>`) to train offline from the local HF cache."
         ) from exc
-
-
-def build_tiny_base(texts: list[str], out_dir: Path, config) -> Path:
-    """Train the tiny tokenizer on `texts`, build the tiny Llama, and save both to `out_dir` atomically."""
-    import shutil
-
-    from training.tiny import build_tiny_model, build_tiny_tokenizer, sample_texts
-
-    tokenizer = build_tiny_tokenizer(sample_texts(texts, config.tiny_tokenizer_chars), config.tiny_vocab_size)
-    model = build_tiny_model(
-        tokenizer,
-        hidden_size=config.tiny_hidden_size,
-        num_hidden_layers=config.tiny_num_layers,
-        num_attention_heads=config.tiny_num_heads,
-        intermediate_size=config.tiny_intermediate_size,
-        max_position_embeddings=max(2048, config.max_length),
-        seed=config.seed,
-    )
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.replace(out_dir)
-    return out_dir

@@ -38,8 +38,20 @@ def _int_at_least(text: str, low: int, what: str) -> int:
 
 
 def add_recipe_args(parser) -> None:
-    """The options every `python -m training` command shares."""
-    parser.add_argument("--recipe", default="tiny", help="recipe name (training/recipes/) or a .yaml path")
+    """The options every recipe-driven `python -m training` command shares.
+
+    Besides `--set KEY=VALUE`, any recipe field can be given TRL-style as `--KEY VALUE` (`--learning_rate
+    1e-4`, a bare `--packing` for true), as TrlParser reads them: `python -m training` turns those into
+    overrides applied after the `--set` ones, through the same validation (`_field_flags` marks the
+    commands that take them).
+    """
+    parser.add_argument(
+        "--recipe",
+        "--config",
+        dest="recipe",
+        default="tiny",
+        help="recipe name (training/recipes/) or a .yaml path; --config FILE is the same (TRL's name)",
+    )
     parser.add_argument("--dataset", help="dataset folder or Hub id (overrides the recipe's `dataset`)")
     parser.add_argument("--dataset-revision", help="Hub dataset revision (tag or commit)")
     parser.add_argument(
@@ -48,8 +60,10 @@ def add_recipe_args(parser) -> None:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="override recipe fields, e.g. --set max_steps=10 fim_rate=0.5 (repeatable: all are applied)",
+        help="override recipe fields, e.g. --set max_steps=10 fim_rate=0.5 (repeatable: all are applied); "
+        "--KEY VALUE (TRL style, e.g. --learning_rate 1e-4) overrides a field too, applied after --set",
     )
+    parser.set_defaults(_field_flags=True, field_flags=[])
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -65,7 +79,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def train_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of `python -m training train`."""
     add_recipe_args(parser)
-    parser.add_argument("--output-dir", default=None, help="RUN folder (default: runs/<recipe>)")
+    parser.add_argument(
+        "--output-dir", "--output_dir", default=None, help="RUN folder (default: runs/<recipe>)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the latest RUN/checkpoints/*")
     return parser
 
@@ -75,7 +91,8 @@ def complete_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p = parser or argparse.ArgumentParser(prog="python -m training complete", description=COMPLETE_HELP)
     p.add_argument("--base", help="base model: Hub id or folder (default: the adapter's recorded base)")
     p.add_argument("--base-revision", help="pinned revision of the base model on the Hub")
-    p.add_argument("--adapter", help="RUN/adapter folder (or a staged Hub folder) to apply on the base")
+    p.add_argument("--adapter", help="adapter to apply on the base: a RUN/adapter folder or Hub id ORG/NAME")
+    p.add_argument("--adapter-revision", help="with a Hub id as --adapter: its tag or commit (default: main)")
     text = p.add_mutually_exclusive_group(required=True)
     text.add_argument("--prefix", help="code before the cursor")
     text.add_argument("--prefix-file", type=Path, help="file holding the code before the cursor")

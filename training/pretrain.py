@@ -18,7 +18,6 @@ import fnmatch
 import hashlib
 import json
 import math
-import shutil
 import sys
 import sysconfig
 import time
@@ -27,14 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import yaml
-from tqdm.auto import tqdm
 
-from dataset_builder.atomic import replace_dir
-from training.config import RECIPES_DIR, _check_types, parse_overrides
-from training.prepare import Preparer, iter_examples
-from training.tiny import build_tiny_model, build_tiny_tokenizer, sample_texts
+from training.config_loader import parse_overrides, recipe_mapping, rule_problems, type_problems
+from training.tiny_args import TINY_POSITIVE, TinyModelArguments, tiny_problems
 
 # Not "general Python code": tests, GUIs, demos, vendored packages and generated tables (codecs, pydoc
 # topics) would teach the model data files rather than code.
@@ -45,10 +39,14 @@ DEFAULT_EXCLUDE = [
 
 
 @dataclass
-class PretrainConfig:
-    """One pretraining recipe (`training/recipes/mini-pretrain.yaml`); every field is checked on load."""
+class PretrainConfig(TinyModelArguments):
+    """One pretraining recipe (`training/recipes/mini-pretrain.yaml`); every field is checked on load.
 
-    name: str = "custom"
+    The tokenizer and model shape are the `tiny_*` fields (TinyModelArguments), the same names the `tiny`
+    fine-tuning recipe uses, built by the same `training.tiny.build_tiny`.
+    """
+
+    recipe_name: str = field(default="custom", metadata={"help": "Recipe name, recorded in the log."})
     # --- corpus ---------------------------------------------------------------------------------------------
     stdlib_bytes: int = field(default=1_500_000, metadata={"help": "Byte budget of stdlib .py files."})
     max_file_bytes: int = field(default=100_000, metadata={"help": "Skip larger files (mostly data)."})
@@ -56,16 +54,9 @@ class PretrainConfig:
         default_factory=lambda: list(DEFAULT_EXCLUDE),
         metadata={"help": "fnmatch patterns of folders to skip."},
     )
-    tokenizer_bytes: int = field(default=600_000, metadata={"help": "Text the BPE is trained on."})
     heldout_files: int = field(
         default=8, metadata={"help": "Files kept out of training for a held-out loss."}
     )
-    # --- tokenizer + model (training.tiny) ------------------------------------------------------------------
-    vocab_size: int = 4096
-    hidden_size: int = 256
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 688
     max_length: int = field(default=512, metadata={"help": "Context: block length and max positions."})
     # --- objective: Code Llama's FIM mix --------------------------------------------------------------------
     fim_rate: float = 0.9
@@ -85,39 +76,37 @@ class PretrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_types(self, {f.name for f in dataclasses.fields(self)})
-        problems = []
-        for name in ("stdlib_bytes", "tokenizer_bytes", "max_file_bytes", "vocab_size", "hidden_size",
-                     "num_layers", "num_heads", "intermediate_size", "batch_size", "max_steps",
-                     "logging_steps"):  # fmt: skip
-            if getattr(self, name) <= 0:
-                problems.append(f"{name}={getattr(self, name)}: must be positive")
-        if self.hidden_size % max(self.num_heads, 1):
-            problems.append(f"hidden_size={self.hidden_size} is not a multiple of num_heads={self.num_heads}")
-        for name in ("fim_rate", "spm_rate", "min_lr_ratio"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name}={getattr(self, name)}: must be between 0 and 1")
-        if self.max_length < 64:
-            problems.append(f"max_length={self.max_length}: must be at least 64 tokens")
-        if self.learning_rate <= 0 or self.warmup_steps < 0 or self.heldout_files < 0:
-            problems.append("learning_rate must be positive; warmup_steps and heldout_files non-negative")
-        if problems:
-            raise ValueError(f"invalid pretraining recipe {self.name!r}:\n  - " + "\n  - ".join(problems))
+        problems = type_problems(self, {f.name for f in dataclasses.fields(self)})
+        if not problems:
+            problems = rule_problems(self, PRETRAIN_RULES) + tiny_problems(self)
+            if self.max_length < 64:
+                problems.append(f"max_length={self.max_length}: must be at least 64 tokens")
+        if problems:  # one line, as the fine-tuning recipes' errors
+            raise ValueError(
+                f"invalid pretraining recipe {self.recipe_name!r}: "
+                + "; ".join(problems)
+                + " (fix the recipe or --set)"
+            )
+
+
+# fmt: off
+PRETRAIN_RULES = {
+    **{name: "positive" for name in (
+        *TINY_POSITIVE, "stdlib_bytes", "max_file_bytes", "batch_size", "max_steps", "logging_steps",
+        "learning_rate",
+    )},
+    **{name: "non_negative" for name in (
+        "warmup_steps", "heldout_files", "weight_decay", "max_grad_norm", "seed",
+    )},
+    **{name: "fraction" for name in ("fim_rate", "spm_rate", "min_lr_ratio")},
+}
+# fmt: on
 
 
 def load_pretrain_config(recipe: str, overrides: dict[str, Any] | None = None) -> PretrainConfig:
-    """`mini-pretrain` (training/recipes/) or a .yaml path, with `overrides`; unknown keys are errors."""
-    path = Path(recipe)
-    if path.suffix not in (".yaml", ".yml"):
-        path = RECIPES_DIR / f"{recipe}.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"no pretraining recipe {recipe!r} (looked for {path})")
-    data = {"name": path.stem, **(yaml.safe_load(path.read_text()) or {}), **(overrides or {})}
-    known = {f.name for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
-    return PretrainConfig(**data)
+    """`mini-pretrain` (training/recipes/) or a .yaml path, with `overrides`, through the same loader and
+    checks as the fine-tuning recipes (training.config_loader); unknown keys are errors."""
+    return PretrainConfig(**recipe_mapping(PretrainConfig, recipe, overrides))
 
 
 def stdlib_files(config: PretrainConfig, root: Path | None = None) -> list[tuple[str, str]]:
@@ -154,6 +143,11 @@ def pack_blocks(tokenizer, texts: list[str], config: PretrainConfig, seed: int) 
     """Texts → FIM/CLM sequences (each BOS … EOS, via the fine-tuning's Preparer) → one token stream → rows
     of `max_length` tokens. Concatenate-and-cut is how GPT-style pretraining packs (StarCoder does FIM per
     document, then the same): no padding, and documents are separated by EOS/BOS, not by the mask."""
+    from training.prepare import (  # heavy (datasets): imported when run, not for --help
+        Preparer,
+        iter_examples,
+    )
+
     preparer = Preparer(tokenizer, config.max_length, config.fim_rate, config.spm_rate)
     rng = np.random.default_rng(seed)
     stream = [ex.input_ids for ex in iter_examples(preparer, texts, ["python"] * len(texts), rng)]
@@ -179,9 +173,17 @@ def lr_at(step: int, config: PretrainConfig, elapsed_s: float = 0.0) -> float:
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
-@torch.no_grad()
 def mean_loss(model, blocks: np.ndarray, batch_size: int) -> float:
     """Mean next-token loss (nats) over `blocks` (every row fully scored)."""
+    import torch
+
+    with torch.no_grad():
+        return _mean_loss(model, blocks, batch_size)
+
+
+def _mean_loss(model, blocks: np.ndarray, batch_size: int) -> float:
+    import torch
+
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(blocks), batch_size):
@@ -200,22 +202,19 @@ def pretrain(
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists: pass another --out, or --overwrite to replace it")
+    import torch
+    from tqdm.auto import tqdm
+
+    from training.tiny import build_tiny, save_base  # torch and transformers: when run, not for --help
+
     t0 = time.monotonic()
     torch.manual_seed(config.seed)
     files = stdlib_files(config, stdlib_root)
     heldout = files[: config.heldout_files] if len(files) > config.heldout_files else []
     train_files = files[len(heldout) :]
     texts = [text for _, text in train_files]
-    tokenizer = build_tiny_tokenizer(sample_texts(texts, config.tokenizer_bytes), config.vocab_size)
-    model = build_tiny_model(
-        tokenizer,
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers,
-        num_attention_heads=config.num_heads,
-        intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_length,  # evaluation's default context = what was trained
-        seed=config.seed,
-    )
+    # The context trained at is the model's maximum: evaluation's default context is what was trained.
+    tokenizer, model = build_tiny(texts, config, config.max_length, config.seed)
     blocks = pack_blocks(tokenizer, texts, config, config.seed)
     eval_blocks = (
         pack_blocks(tokenizer, [t for _, t in heldout], config, config.seed + 1) if heldout else None
@@ -290,26 +289,28 @@ def pretrain(
         "tokens_per_s": round(tokens / max(train_s, 1e-9), 1),
         "log_history": history,
     }
-    save_base(model, tokenizer, log, out)
+    save_base(model, tokenizer, out, {"pretrain_log.json": json.dumps(log, indent=2) + "\n"})
     return log
-
-
-def save_base(model, tokenizer, log: dict, out: Path) -> None:
-    """Model + tokenizer + pretrain_log.json into `out`, through a temp folder renamed into place."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "pretrain_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    replace_dir(tmp, out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.pretrain", description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default="mini-pretrain", help="pretraining recipe name or .yaml path")
+    parser.add_argument(
+        "--recipe",
+        "--config",
+        dest="recipe",
+        default="mini-pretrain",
+        help="pretraining recipe name or .yaml",
+    )
     parser.add_argument("--out", required=True, help="base model folder to write")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe fields")
+    parser.add_argument(
+        "--set",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe fields (repeatable: all are applied), as in `python -m training train`",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     args = parser.parse_args(argv)
     config = load_pretrain_config(args.recipe, parse_overrides(args.set))

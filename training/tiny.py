@@ -9,16 +9,22 @@ runs against the same tokenizer class and ids layout as the real model.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import CodeLlamaTokenizer, LlamaConfig, LlamaForCausalLM
 
-SPECIAL = ["<unk>", "<s>", "</s>"]
-BYTE_TOKENS = [f"<0x{i:02X}>" for i in range(256)]
+from flyte_llama_common.atomic import replace_dir
+from training.tiny_args import (
+    BYTE_TOKENS,
+    MIN_VOCAB,
+    SPECIAL,
+    TinyModelArguments,
+)
 
-# A small built-in text so a tokenizer can be built with no corpus at hand (unit tests).
 _FALLBACK_TEXT = '''
 from flytekit import task, workflow
 
@@ -44,8 +50,8 @@ def build_tiny_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 5
 
     The vocabulary is: <unk>, <s>, </s>, the 256 byte-fallback tokens, learned merges, then the FIM tokens.
     """
-    if vocab_size < len(SPECIAL) + len(BYTE_TOKENS) + 16:
-        raise ValueError(f"vocab_size={vocab_size} is too small: need at least {len(SPECIAL) + 256 + 16}")
+    if vocab_size < MIN_VOCAB:
+        raise ValueError(f"vocab_size={vocab_size} is too small: need at least {MIN_VOCAB}")
     texts = list(texts) if texts is not None else [_FALLBACK_TEXT]
     bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
     # Same pre-tokenization as CodeLlamaTokenizer: spaces become "▁", one prefix space, no splitting.
@@ -103,3 +109,41 @@ def sample_texts(texts: Iterable[str], max_chars: int = 2_000_000) -> list[str]:
         if total >= max_chars:
             break
     return out
+
+
+def build_tiny(
+    texts: Iterable[str], args: TinyModelArguments, max_position_embeddings: int, seed: int
+) -> tuple[CodeLlamaTokenizer, LlamaForCausalLM]:
+    """The one builder of a local base: a BPE trained on the first `tiny_tokenizer_chars` of `texts`, and
+    a randomly initialised Llama of `args`' shape over that vocabulary."""
+    tokenizer = build_tiny_tokenizer(sample_texts(texts, args.tiny_tokenizer_chars), args.tiny_vocab_size)
+    model = build_tiny_model(
+        tokenizer,
+        hidden_size=args.tiny_hidden_size,
+        num_hidden_layers=args.tiny_num_layers,
+        num_attention_heads=args.tiny_num_heads,
+        intermediate_size=args.tiny_intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+        seed=seed,
+    )
+    return tokenizer, model
+
+
+def save_base(model, tokenizer, out_dir: Path, extra: dict[str, str] | None = None) -> Path:
+    """Model + tokenizer (+ `extra` text files) into `out_dir`, written beside it and renamed into place."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    for name, text in (extra or {}).items():
+        (tmp / name).write_text(text)
+    replace_dir(tmp, out_dir)
+    return out_dir
+
+
+def build_tiny_base(texts: list[str], out_dir: Path, config) -> Path:
+    """The `tiny` recipe's base (a TrainConfig): built from the train split and saved to RUN/base."""
+    tokenizer, model = build_tiny(texts, config, max(2048, config.max_length), config.seed)
+    return save_base(model, tokenizer, out_dir)

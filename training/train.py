@@ -29,12 +29,13 @@ from safetensors import SafetensorError, safe_open
 from transformers import TrainerState
 from trl import SFTTrainer
 
-from dataset_builder.atomic import replace_dir
+from flyte_llama_common.atomic import replace_dir
 from flyte_llama_common.ids import is_local_path
 from training.config import TrainConfig, to_yaml
 from training.data import load_corpus
-from training.modeling import build_tiny_base, load_base_model, load_tokenizer, pin_revision
+from training.modeling import load_base_model, load_tokenizer, pin_revision
 from training.prepare import Preparer, prepare_split
+from training.tiny import build_tiny_base
 
 PICKLES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth")
 CHECKPOINT_RE = re.compile(r"checkpoint-([0-9]+)")

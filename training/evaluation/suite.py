@@ -82,18 +82,23 @@ def with_freshness(
         dated.append(
             replace(t, authored_first=first, authored_last=last, fresh=freshness.is_fresh(d, cutoff))
         )
-    clean = [t for t in dated if t.contamination in (decontam.CLEAN, "unchecked")]
-    summary = {
+    summary = fresh_summary(dated, cutoff)
+    summary["undated_files"] = len(undated)
+    summary["undated_example"] = undated[0][:300] if undated else None
+    return dated, summary
+
+
+def fresh_summary(tasks: Sequence, cutoff: str) -> dict[str, Any]:
+    """The fresh slice of tasks that carry their flags (cut here, or published with them)."""
+    clean = [t for t in tasks if t.contamination in (decontam.CLEAN, "unchecked")]
+    return {
         "cutoff": cutoff,
         "cutoff_source": freshness.CUTOFF_SOURCE,
         "tasks": sum(bool(t.fresh) for t in clean),
         "dated": sum(t.fresh is not None for t in clean),
         "of": len(clean),
         "repos_without_history": sorted({t.repo for t in clean if t.fresh is None}),
-        "undated_files": len(undated),
-        "undated_example": undated[0][:300] if undated else None,
     }
-    return dated, summary
 
 
 def fresh_note(summary: Mapping[str, Any], block: Mapping[str, Any] | None) -> str | None:
