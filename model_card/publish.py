@@ -52,6 +52,7 @@ ALLOW = {
         *TOKENIZER_FILES,
         "eval_results.json",
         "infilling_tasks.jsonl",
+        "api_usage_tasks.jsonl",
         "training_log.json",
         "recipe.yaml",
         VERSION_FILE,

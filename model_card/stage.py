@@ -186,6 +186,24 @@ def _recipe(path: Path) -> Any:
         raise StageError(f"{path} is not valid YAML ({type(err).__name__})") from None
 
 
+API_TASKS_FILE = "api_usage_tasks.jsonl"
+
+
+def _api_tasks_file(eval_results_path: Path, eval_results: dict) -> Path | None:
+    """The API-usage tasks beside eval_results.json, when the results name them: a regular file of that
+    folder (never a link), or a StageError; the results must name exactly API_TASKS_FILE."""
+    name = (eval_results.get("api_usage") or {}).get("tasks_file")
+    if name is None:
+        return None
+    path = eval_results_path.parent / API_TASKS_FILE
+    if name != API_TASKS_FILE or path.is_symlink() or not path.is_file():
+        raise StageError(
+            f"{eval_results_path}: api_usage.tasks_file must be {API_TASKS_FILE}, a file beside it: "
+            "re-run `python -m training evaluate`"
+        )
+    return path
+
+
 def stage_model(
     adapter_dir: Path,
     eval_results_path: Path,
@@ -210,6 +228,7 @@ def stage_model(
         tasks_path = tasks_file_beside(eval_results_path, eval_results)
     except InfillingConfigError as err:
         raise StageError(str(err)) from None
+    api_tasks = _api_tasks_file(eval_results_path, eval_results)
     # Every input is read and checked before the temp folder exists: a refusal writes nothing.
     sources = _adapter_files(adapter_dir)
     manifest = _read_json(manifest_path) if manifest_path else None
@@ -237,6 +256,8 @@ def stage_model(
         (tmp / "adapter_config.json").write_text(_canonical_adapter_config(adapter_config))
         if tasks_path:
             shutil.copy2(tasks_path, tmp / "infilling_tasks.jsonl")
+        if api_tasks:
+            shutil.copy2(api_tasks, tmp / API_TASKS_FILE)
         (tmp / "eval_results.json").write_text(json.dumps(eval_results, indent=2) + "\n")
         (tmp / VERSION_FILE).write_text(json.dumps(version, indent=2, sort_keys=True) + "\n")
         if training_log is not None:

@@ -59,3 +59,30 @@ def test_api_usage_section_and_it_stays_out_of_the_model_index():
         "Infilling exact match",
         "Infilling edit similarity",
     }
+
+
+def test_staging_publishes_the_api_tasks_the_results_name_and_refuses_a_link(tmp_path):
+    import json
+
+    import pytest
+    from test_model_card import CODE_LLAMA, make_run
+
+    from model_card.stage import StageError, stage_model
+
+    run = make_run(tmp_path / "run")
+    results = with_api(
+        json.loads((run / "eval_results.json").read_text()) | {"infilling": eval_results()["infilling"]}
+    )
+    results["infilling"]["tasks_file"] = "infilling_tasks.jsonl"
+    (run / "eval_results.json").write_text(json.dumps(results))
+    (run / "api_usage_tasks.jsonl").write_text('{"task_id": "python-api_import-0000"}\n')
+    args = dict(repo_id="flyte-test/flyte-llama-tiny", base_model_id=CODE_LLAMA)
+    out = stage_model(run / "adapter", run / "eval_results.json", tmp_path / "hub" / "m", **args)
+    assert (out / "api_usage_tasks.jsonl").read_text() == (run / "api_usage_tasks.jsonl").read_text()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the Hub")
+    (run / "api_usage_tasks.jsonl").unlink()
+    (run / "api_usage_tasks.jsonl").symlink_to(secret)
+    with pytest.raises(StageError, match=r"api_usage\.tasks_file"):
+        stage_model(run / "adapter", run / "eval_results.json", tmp_path / "hub" / "m2", **args)
+    assert not (tmp_path / "hub" / "m2").exists()
