@@ -9,7 +9,6 @@ runs against the same tokenizer class and ids layout as the real model.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import CodeLlamaTokenizer, LlamaConfig, LlamaForCausalLM
 
-from flyte_llama_common.atomic import replace_dir
+from flyte_llama_common.atomic import staged_dir
 from training.tiny_args import (
     BYTE_TOKENS,
     MIN_VOCAB,
@@ -132,14 +131,12 @@ def build_tiny(
 def save_base(model, tokenizer, out_dir: Path, extra: dict[str, str] | None = None) -> Path:
     """Model + tokenizer (+ `extra` text files) into `out_dir`, written beside it and renamed into place."""
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    for name, text in (extra or {}).items():
-        (tmp / name).write_text(text)
-    replace_dir(tmp, out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with staged_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)
     return out_dir
 
 

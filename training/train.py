@@ -270,6 +270,8 @@ def save_adapter(
     trainer, out: Path, base_id: str, base_revision: str | None, summary: dict, recipe: str
 ) -> None:
     """Write RUN/adapter via a temporary folder + rename; no pickles; the base recorded for users."""
+    # Not flyte_llama_common.atomic.staged_dir: its folder is named after the owning process, and under
+    # FSDP/DeepSpeed every rank must save into the same folder (rank 0 then renames it into place).
     tmp = out.with_name(out.name + ".tmp")
     if trainer.is_world_process_zero():
         shutil.rmtree(tmp, ignore_errors=True)
