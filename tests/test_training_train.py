@@ -45,6 +45,10 @@ def test_trains_and_logs_finite_losses(run):
     summary = log["summary"]
     assert summary["global_step"] == 6 and summary["objective"] == "fim" and summary["max_length"] == 256
     assert summary["train_tokens"] > 6 * 256  # counted from the batches actually seen: several docs a step
+    import transformers
+
+    assert summary["versions"]["transformers"] == transformers.__version__  # recorded when it trained
+    assert {"torch", "trl", "peft", "python"} <= set(summary["versions"])
     assert set(summary) >= {"train_runtime_s", "hardware", "fim_rate", "spm_rate", "dataset"}
 
 

@@ -187,8 +187,11 @@ def to_yaml(config: TrainConfig, keys: list[str]) -> str:
     return yaml.safe_dump({k: values[k] for k in keys}, sort_keys=False)
 
 
-def recipe_from_args(args) -> tuple[TrainConfig, list[str]]:
-    """(validated config, the keys the recipe + overrides set) from parsed `add_recipe_args` options."""
+def recipe_from_args(args, data_only: bool = False) -> tuple[TrainConfig, list[str]]:
+    """(validated config, the keys the recipe + overrides set) from parsed `add_recipe_args` options.
+
+    `data_only` (for `prepare`, which only tokenizes): without a CUDA GPU the device settings are set to the
+    CPU (`use_cpu`, no bf16) so a GPU recipe's data can be prepared anywhere; `train` keeps the check."""
     overrides = parse_overrides(args.set)
     # TRL-style `--KEY VALUE` flags come after --set: the later value wins, as on TrlParser's command line.
     overrides.update(flag_overrides(TrainConfig, getattr(args, "field_flags", [])))
@@ -197,4 +200,7 @@ def recipe_from_args(args) -> tuple[TrainConfig, list[str]]:
     if args.dataset_revision:
         overrides["dataset_revision"] = args.dataset_revision
     data = recipe_dict(args.recipe, overrides)
-    return TrainConfig(**data), list(data)
+    keys = list(data)
+    if data_only and not torch.cuda.is_available():
+        data = {**data, "use_cpu": True, "bf16": False, "fp16": False}
+    return TrainConfig(**data), keys

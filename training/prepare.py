@@ -297,7 +297,7 @@ def run(args) -> int:
     from training.config import recipe_from_args
     from training.data import load_corpus
 
-    config, _ = recipe_from_args(args)
+    config, _ = recipe_from_args(args, data_only=True)  # tokenization only: no GPU needed
     split = args.split or config.train_split
     corpus = load_corpus(
         config.dataset, config.dataset_revision, tuple(dict.fromkeys([config.train_split, split]))

@@ -112,6 +112,8 @@ def train(
         "spm_rate": config.spm_rate,
         "max_length": config.max_length,
         "dataset": {"id": portable(config.dataset, run_dir), "revision": config.dataset_revision},
+        # What trained this adapter (the card lists these, not the versions of the machine that renders it).
+        "versions": library_versions(),
     }
     config.model_revision = base_revision
     keys = list(dict.fromkeys([*(recipe_keys or []), "model_revision", "dataset", "dataset_revision"]))
@@ -264,6 +266,23 @@ def _load_base(config: TrainConfig, train_split, run_dir: Path):
             model, use_gradient_checkpointing=config.activation_checkpointing
         )
     return model, tokenizer, config.model_name_or_path, revision
+
+
+TRAINING_LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers")
+
+
+def library_versions() -> dict[str, str]:
+    """{distribution: version} of the libraries that shape training (those installed), and Python's."""
+    import importlib.metadata
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in TRAINING_LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 def save_adapter(
