@@ -267,19 +267,49 @@ def train(spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha
     return _train(spec, dataset)
 
 
-@task(
-    container_image=IMAGE,
-    cache=_TRAIN_CACHE,
-    # One process per GPU, started by torch elastic; the Trainer sees RANK/WORLD_SIZE and runs
-    # data-parallel. nnodes=1 runs in one pod; nnodes>1 would need the kubeflow training operator.
-    task_config=Elastic(nnodes=1, nproc_per_node=2, increase_shared_mem=False),  # per recipe: see fine_tune
-    shared_memory=True,  # workers exchange tensors through /dev/shm, which is tiny in a default pod
-)
-def train_multi_gpu(
+def elastic_config(gpus: int) -> Elastic:
+    return Elastic(nnodes=1, nproc_per_node=gpus, increase_shared_mem=False)
+
+
+def _elastic(gpus: int):
+    """The task decorator of `train_<gpus>_gpus`: job.stage_train as one process per GPU of a node (torch
+    elastic); the result is rank 0's RUN folder. The process count is fixed where the task is defined,
+    because that is what a pod runs: with nnodes=1 kfpytorch serialises no config, the pod re-imports this
+    module and launches the task's own `nproc_per_node`, so `with_overrides(task_config=...)` would change
+    only the registering process's object (flytekit 1.16; tests/test_workflows.py checks serialised tasks)."""
+    return task(
+        container_image=IMAGE,
+        cache=_TRAIN_CACHE,
+        # The Trainer sees RANK/WORLD_SIZE and runs data-parallel; nnodes>1 would need the kubeflow operator.
+        task_config=elastic_config(gpus),
+        shared_memory=True,  # workers exchange tensors through /dev/shm, which is tiny in a default pod
+    )
+
+
+@_elastic(2)
+def train_2_gpus(
     spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str
 ) -> FlyteDirectory:
-    """job.stage_train on all GPUs of a node; the result is rank 0's RUN folder."""
     return _train(spec, dataset)
+
+
+@_elastic(4)
+def train_4_gpus(
+    spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str
+) -> FlyteDirectory:
+    return _train(spec, dataset)
+
+
+@_elastic(8)
+def train_8_gpus(
+    spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str
+) -> FlyteDirectory:
+    return _train(spec, dataset)
+
+
+# One elastic task per process count (flytekit needs module-level functions); trainer_for refuses others.
+MULTI_GPU_TRAINERS = {2: train_2_gpus, 4: train_4_gpus, 8: train_8_gpus}
+MULTI_GPU_COUNTS = tuple(MULTI_GPU_TRAINERS)
 
 
 @task(
@@ -314,13 +344,17 @@ class FineTuned(NamedTuple):
     eval: FlyteDirectory
 
 
-def elastic_config(gpus: int) -> Elastic:
-    return Elastic(nnodes=1, nproc_per_node=gpus, increase_shared_mem=False)
-
-
 def trainer_for(recipe: str) -> PythonFunctionTask:
-    """The training task for a recipe: torch elastic when it asks for more than one GPU."""
-    return train_multi_gpu if hardware(recipe).gpus > 1 else train
+    """The training task for a recipe: `train`, or the elastic `train_<n>_gpus` when it asks for n > 1."""
+    gpus = hardware(recipe).gpus
+    if gpus <= 1:
+        return train
+    if gpus not in MULTI_GPU_TRAINERS:
+        raise ValueError(
+            f"recipe {recipe!r} asks for {gpus} GPUs; workflows.py has training tasks for "
+            f"{', '.join(map(str, MULTI_GPU_COUNTS))}: define train_{gpus}_gpus there like train_8_gpus"
+        )
+    return MULTI_GPU_TRAINERS[gpus]
 
 
 @dynamic(container_image=IMAGE, requests=SMALL)
@@ -331,8 +365,6 @@ def fine_tune(
     job = make_job(spec, Path("."))  # only its resolved recipe name is used here
     hw = hardware(job.recipe)
     overrides = dict(requests=hw.train_resources(), limits=hw.train_resources())
-    if hw.gpus > 1:  # one process per GPU of the node, as many as the recipe asks for
-        overrides["task_config"] = elastic_config(hw.gpus)
     run = trainer_for(job.recipe)(
         spec=spec, dataset=dataset, config_sha256=config_sha256, recipe_sha256=recipe_sha256
     ).with_overrides(**overrides)

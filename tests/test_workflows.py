@@ -85,11 +85,9 @@ def test_every_recipe_has_hardware_and_multi_gpu_recipes_train_elastic():
     assert multi, "no recipe exercises the multi-GPU path"
     for recipe in multi:
         trainer = workflows.trainer_for(recipe)
-        assert trainer is workflows.train_multi_gpu
         assert isinstance(trainer.task_config, Elastic)
-        config = workflows.elastic_config(workflows.hardware(recipe).gpus)
-        assert config.nproc_per_node == workflows.hardware(recipe).gpus == 8
-        assert config.nnodes == 1
+        assert trainer.task_config.nproc_per_node == workflows.hardware(recipe).gpus == 8
+        assert trainer.task_config.nnodes == 1
     assert workflows.train.task_config is None  # the single-process task is a plain python task
 
 
@@ -260,3 +258,31 @@ def test_the_token_reaches_only_the_push_and_appears_in_no_input_or_output(two_r
                 scanned += 1
     assert scanned > 100
     assert SECRET not in repr(two_runs["runs"])
+
+
+def test_serialised_training_tasks_launch_one_process_per_gpu_of_the_recipe(monkeypatch):
+    """What reaches a cluster is the serialised task: a pod imports the module named in its container args
+    and runs that task's own Elastic config (kfpytorch serialises none for nnodes=1), so the process count
+    must be the imported task's, not a with_overrides of the registering process."""
+    import importlib
+    from collections import OrderedDict
+
+    from flytekit.configuration import ImageConfig, SerializationSettings
+    from flytekit.tools.translator import get_serializable
+
+    settings = SerializationSettings(
+        image_config=ImageConfig.auto_default_image(), project="p", domain="d", version="v"
+    )
+    for recipe in ("tiny", "mini-lora", "codellama-7b-qlora", "codellama-7b-lora"):
+        hw = workflows.hardware(recipe)
+        spec = get_serializable(OrderedDict(), settings, workflows.trainer_for(recipe))
+        args = spec.template.container.args
+        module, name = args[args.index("task-module") + 1], args[args.index("task-name") + 1]
+        resolved = getattr(importlib.import_module(module), name)  # what the pod runs
+        launched = resolved.task_config.nproc_per_node if isinstance(resolved.task_config, Elastic) else 1
+        assert launched == max(hw.gpus, 1), (recipe, name)
+        assert (hw.train_resources().gpu or 0) == hw.gpus
+    assert workflows.trainer_for("codellama-7b-lora").name == "workflows.train_8_gpus"
+    monkeypatch.setattr(workflows, "hardware", lambda recipe: workflows.Hardware(gpus=3, cpu="8", mem="32Gi"))
+    with pytest.raises(ValueError, match="define train_3_gpus"):
+        workflows.trainer_for("odd")
