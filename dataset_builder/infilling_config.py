@@ -43,7 +43,15 @@ from flyte_llama_common.schemas import (
 from .export import CardRenderer, file_sha256
 
 CONFIG_NAME = "infilling"
+API_CONFIG_NAME = "api_usage"  # the Flyte API-usage tasks (training/evaluation/api_usage.py), same columns
+TASK_CONFIGS = (CONFIG_NAME, API_CONFIG_NAME)
 SHARD = f"{CONFIG_NAME}/test-00000-of-00001.parquet"
+
+
+def shard_of(config_name: str) -> str:
+    return f"{config_name}/test-00000-of-00001.parquet"
+
+
 TASK_SCHEMA = task_arrow_schema()  # columns of flyte_llama_common.schemas.Task, in published order
 TASK_FEATURES = datasets.Features.from_arrow_schema(TASK_SCHEMA)
 
@@ -89,14 +97,16 @@ def _test_files(folder: Path) -> dict[tuple[str, str], str]:
     return files
 
 
-def infilling_summary(rows: list[dict[str, Any]], settings: dict[str, Any] | None) -> dict[str, Any]:
-    """The manifest's "infilling" block: counts by language, kind, repo, and how the tasks were cut."""
+def infilling_summary(
+    rows: list[dict[str, Any]], settings: dict[str, Any] | None, config_name: str = CONFIG_NAME
+) -> dict[str, Any]:
+    """The manifest's block of a task config: counts by language, kind, repo, and how the tasks were cut."""
 
     def counts(key: str) -> dict[str, int]:
         return dict(sorted(Counter(r[key] for r in rows).items()))
 
     return {
-        "config_name": CONFIG_NAME,
+        "config_name": config_name,
         "tasks": len(rows),
         "files": len({(r["repo"], r["path"]) for r in rows}),
         "by_language": counts("language"),
@@ -139,10 +149,12 @@ def add_infilling_config(
     *,
     render_card: CardRenderer,
     out: str | Path | None = None,
+    config_name: str = CONFIG_NAME,
 ) -> dict[str, Any]:
-    """The dataset folder `folder` plus its `infilling` config (added, or replaced), written as the folder
-    `out`; returns the new manifest. `folder` is left as it was unless `out` is `folder` itself (the
-    default), which is then swapped whole. `render_card` is model_card.dataset_card.render_dataset_card."""
+    """The dataset folder `folder` plus its `infilling` (or `api_usage`) config (added, or replaced),
+    written as the folder `out`; returns the new manifest. `folder` is left as it was unless `out` is
+    `folder` itself (the default), which is then swapped whole. `render_card` is
+    model_card.dataset_card.render_dataset_card."""
     folder = Path(folder).resolve()
     out = Path(out).resolve() if out is not None else folder
     manifest_path = folder / "manifest.json"
@@ -157,23 +169,24 @@ def add_infilling_config(
     infos = DatasetInfosDict.from_dataset_card_data(DatasetCard.load(folder / "README.md").data)
 
     with staged_dir(out) as tmp:
-        shutil.copytree(folder, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CONFIG_NAME))
+        shutil.copytree(folder, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(config_name))
         tmp.chmod(0o755)
-        (tmp / CONFIG_NAME).mkdir()
+        shard = shard_of(config_name)
+        (tmp / config_name).mkdir()
         table = pa.Table.from_pylist(rows, schema=TASK_SCHEMA)
-        pq.write_table(table, tmp / SHARD, compression="zstd", store_schema=True)
-        shards = {p: s for p, s in manifest["shards"].items() if not p.startswith(f"{CONFIG_NAME}/")}
-        manifest["shards"] = {**shards, SHARD: file_sha256(tmp / SHARD)}
-        manifest["infilling"] = infilling_summary(rows, settings)
+        pq.write_table(table, tmp / shard, compression="zstd", store_schema=True)
+        shards = {p: s for p, s in manifest["shards"].items() if not p.startswith(f"{config_name}/")}
+        manifest["shards"] = {**shards, shard: file_sha256(tmp / shard)}
+        manifest[config_name] = infilling_summary(rows, settings, config_name)
         (tmp / "manifest.json").write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n")
         splits = datasets.SplitDict(dataset_name=manifest["name"])
         splits.add(datasets.SplitInfo(name="test", num_bytes=table.nbytes, num_examples=table.num_rows))
-        infos[CONFIG_NAME] = DatasetInfo(
+        infos[config_name] = DatasetInfo(
             features=TASK_FEATURES,
             splits=splits,
-            download_size=(tmp / SHARD).stat().st_size,
+            download_size=(tmp / shard).stat().st_size,
             dataset_size=table.nbytes,
-            config_name=CONFIG_NAME,
+            config_name=config_name,
         )
         card = str(render_card(manifest, infos))
         (tmp / "README.md").write_text(card + ("" if card.endswith("\n") else "\n"))
@@ -199,4 +212,13 @@ def add_from_eval_results(
     tasks = tasks_file_beside(path, results)
     if tasks is None:
         return None
-    return add_infilling_config(folder, tasks, task_settings(results), render_card=render_card, out=out)
+    manifest = add_infilling_config(folder, tasks, task_settings(results), render_card=render_card, out=out)
+    api = results.get("api_usage") if isinstance(results.get("api_usage"), dict) else None
+    if api and api.get("tasks_file"):
+        # The API-usage tasks, when that evaluation cut them: a second config of the same (new) folder.
+        api_tasks = tasks_file_beside(path, {"infilling": {"tasks_file": api["tasks_file"]}})
+        target = Path(out) if out is not None else Path(folder)
+        manifest = add_infilling_config(
+            target, api_tasks, task_settings(results), render_card=render_card, config_name=API_CONFIG_NAME
+        )
+    return manifest

@@ -128,6 +128,16 @@ def card_data(manifest: dict[str, Any], infos: DatasetInfosDict) -> DatasetCardD
                 if manifest.get("infilling")
                 else []
             ),
+            *(
+                [
+                    {
+                        "config_name": "api_usage",
+                        "data_files": [{"split": "test", "path": "api_usage/test-*.parquet"}],
+                    }
+                ]
+                if manifest.get("api_usage")
+                else []
+            ),
         ],
     )
     infos.to_dataset_card_data(data)
@@ -154,6 +164,7 @@ def render_dataset_card(manifest: dict[str, Any], infos: DatasetInfosDict) -> Da
         redactions=redaction_view(manifest.get("redactions") or {}),
         filters=manifest["config"]["filters"],
         infilling=manifest.get("infilling"),
+        api_usage=manifest.get("api_usage"),
         infilling_cells=_infilling_cells(manifest.get("infilling")),
         hb=human_bytes,
     )

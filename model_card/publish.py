@@ -59,7 +59,7 @@ ALLOW = {
         "plots/*.png",
         *(f"merged/{p}" for p in MERGED_FILES + TOKENIZER_FILES),
     ],
-    "dataset": ["README.md", "manifest.json", "data/*.parquet", "infilling/*.parquet"],
+    "dataset": ["README.md", "manifest.json", "data/*.parquet", "infilling/*.parquet", "api_usage/*.parquet"],
 }
 PICKLES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.npy"]
 REACH_TIMEOUT_S = 3.0
@@ -210,7 +210,7 @@ def _check_dataset(folder: Path) -> list[str]:
         raise PushError(f"{manifest_path}: `shards` must map file paths to sha256 strings: {REBUILD}")
     present = {
         p.relative_to(folder).as_posix()
-        for pattern in ("data/*.parquet", "infilling/*.parquet")
+        for pattern in ("data/*.parquet", "infilling/*.parquet", "api_usage/*.parquet")
         for p in folder.glob(pattern)
     }
     problems += [f"{p} is not listed in manifest.json shards" for p in sorted(present - set(shards))]

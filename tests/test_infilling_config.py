@@ -16,6 +16,7 @@ from dataset_builder.__main__ import main
 from dataset_builder.infilling_config import (
     SHARD,
     InfillingConfigError,
+    add_from_eval_results,
     add_infilling_config,
     task_settings,
 )
@@ -250,3 +251,29 @@ def test_a_file_that_is_not_a_tasks_file_is_a_clear_error(tmp_path: Path) -> Non
     bad.write_text("\n")
     with pytest.raises(InfillingConfigError, match="has no tasks"):
         load_tasks(str(bad))
+
+
+def test_the_api_usage_tasks_become_a_second_config(folder: Path, tasks_file: Path) -> None:
+    """eval_results.json naming API-usage tasks adds them as the `api_usage` config, beside `infilling`."""
+    from training.evaluation.api_usage import FAMILIES, api_holes
+
+    api = extract_tasks(
+        _test_records(folder), None, num_tasks=3, seed=0, prefix_tokens=None, suffix_tokens=None,
+        holes_of=api_holes, kinds=FAMILIES, languages=("python",),
+    )  # fmt: skip
+    write_tasks(tasks_file.with_name("api_usage_tasks.jsonl"), api)
+    results = tasks_file.with_name("eval_results.json")
+    names = {
+        "infilling": {"tasks_file": tasks_file.name},
+        "api_usage": {"tasks_file": "api_usage_tasks.jsonl"},
+    }
+    results.write_text(json.dumps({"settings": {}, "models": {}, **names}))
+    out = folder.parent / "with-api"
+    manifest = add_from_eval_results(folder, results, render_card=render_dataset_card, out=out)
+    assert manifest["api_usage"]["tasks"] == len(api) > 0 and manifest["infilling"]["tasks"] == 4
+    assert set(manifest["api_usage"]["by_kind"]) <= set(FAMILIES)
+    loaded = datasets.load_dataset(str(out), "api_usage", split="test")
+    assert sorted(loaded["task_id"]) == sorted(t.task_id for t in api)
+    assert datasets.load_dataset(str(out), "infilling", split="test").num_rows == 4
+    assert "## Flyte API-usage benchmark (`api_usage` config)" in (out / "README.md").read_text()
+    assert check_folder(out, "dataset") == []
