@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -43,10 +44,10 @@ class GitRepo:
     path: Path
     commits: int = 0
 
-    def git(self, *args: str, input: bytes | None = None) -> str:
+    def git(self, *args: str, input: bytes | None = None, when: int | None = None) -> str:
         proc = subprocess.run(
             ["git", "-C", str(self.path), *args],
-            env=_env(EPOCH + 60 * self.commits),
+            env=_env(EPOCH + 60 * self.commits if when is None else when),
             input=input,
             capture_output=True,
             check=False,
@@ -69,8 +70,10 @@ class GitRepo:
         symlinks: dict[str, str] | None = None,
         submodules: dict[str, str] | None = None,
         delete: list[str] | None = None,
+        when: str | None = None,
     ) -> str:
-        """Write files (str → UTF-8), symlinks (path → target) and gitlinks (path → commit SHA); commit."""
+        """Write files (str → UTF-8), symlinks (path → target) and gitlinks (path → commit SHA); commit,
+        dated `when` (an ISO date-time, for back-dated history) or one minute after the previous commit."""
         for rel, content in files.items():
             target = self.path / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,8 +88,15 @@ class GitRepo:
         for rel, sha in (submodules or {}).items():
             # A gitlink entry (mode 160000) without a checked-out submodule, as in a repo's index.
             self.git("update-index", "--add", "--cacheinfo", f"160000,{sha},{rel}")
+        at = int(datetime.fromisoformat(when).timestamp()) if when else None
         self.git(
-            "commit", "--quiet", "--allow-empty", "--no-verify", "-m", message or f"commit {self.commits}"
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "--no-verify",
+            "-m",
+            message or f"commit {self.commits}",
+            when=at,
         )
         self.commits += 1
         return self.head()

@@ -4,12 +4,11 @@ back-dated git history, baselines and paired intervals in the results, and a car
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import datasets
 import pytest
 import torch
+from gitrepos import GitRepo
 from peft import LoraConfig, get_peft_model
 
 from training.eval_results import validate_results
@@ -34,37 +33,12 @@ FLYTE = (
 TRAIN = OLD.replace("import os\n", "import   os\n") + "\n\ndef unrelated():\n    return 42\n"
 
 
-def _commit(repo, text: str, when: str, extra: dict[str, str] | None = None) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= {
-        "GIT_AUTHOR_NAME": "a",
-        "GIT_AUTHOR_EMAIL": "a@x",
-        "GIT_COMMITTER_NAME": "a",
-        "GIT_COMMITTER_EMAIL": "a@x",
-        "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_DATE": when,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    (repo / "wf.py").write_text(text)
-    for name, body in (extra or {}).items():
-        (repo / name).write_text(body)
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], env=env, check=True)
-    subprocess.run(["git", "-C", str(repo), "commit", "-qm", when], env=env, check=True)
-    out = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip()
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite")
-    repo = root / "git" / "flytesnacks"
-    repo.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    _commit(repo, OLD, "2022-03-01T00:00:00+00:00")
-    sha = _commit(repo, OLD + NEW, "2024-06-01T00:00:00+00:00", {"flyte_wf.py": FLYTE})
+    repo = GitRepo.init(root / "git" / "flytesnacks")
+    repo.commit({"wf.py": OLD}, when="2022-03-01T00:00:00+00:00")
+    sha = repo.commit({"wf.py": OLD + NEW, "flyte_wf.py": FLYTE}, when="2024-06-01T00:00:00+00:00")
     tok = build_tiny_tokenizer([OLD + NEW, TRAIN], vocab_size=400)
     base = build_tiny_model(tok, max_position_embeddings=256)
     base.save_pretrained(root / "base")

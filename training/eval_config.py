@@ -22,7 +22,14 @@ from typing import Any
 import yaml
 
 from training.evaluation.freshness import CODE_LLAMA_CUTOFF, CUTOFF_SOURCE
-from training.options import EVALUATE_HELP, INFILL_MODE_HELP, INFILL_MODES, non_negative_int, positive_int
+from training.options import (
+    EVALUATE_HELP,
+    INFILL_MODE_HELP,
+    INFILL_MODES,
+    add_set_option,
+    non_negative_int,
+    positive_int,
+)
 
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -244,14 +251,7 @@ def evaluate_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     p.add_argument(
         "--config", type=Path, help="evaluation YAML: a mapping of the fields below (flag names with _)"
     )
-    p.add_argument(
-        "--set",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config fields, e.g. --set infill_tasks=50 max_new_tokens=64 (repeatable)",
-    )
+    add_set_option(p, "override config fields, e.g. --set infill_tasks=50 max_new_tokens=64 (repeatable)")
     defaults = EvalConfig.__dataclass_fields__
     for name, f in FIELDS.items():
         kind = positive_int if name in _POSITIVE else non_negative_int if name in _NON_NEGATIVE else str

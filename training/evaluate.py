@@ -35,6 +35,11 @@ def load_split(dataset: str, split: str, revision: str | None = None, max_docs: 
 
     Through `training.data.load_corpus`, as training does: a local folder is read from its Parquet shards
     (datasets' own cache of a local folder can serve stale rows after a rebuild; docs/NOTES.md)."""
+    return pick_split(load_dataset_dict(dataset, revision, split), dataset, split, max_docs)
+
+
+def load_dataset_dict(dataset: str, revision: str | None, split: str = "test"):
+    """Every split of a dataset folder or Hub id, read once (evaluation also reads train and validation)."""
     from training.data import load_corpus
 
     if not dataset or (not Path(dataset).expanduser().exists() and dataset.count("/") != 1):
@@ -43,11 +48,15 @@ def load_split(dataset: str, split: str, revision: str | None = None, max_docs: 
             "(python -m dataset_builder build --out DIR) or a Hub id ORG/NAME"
         )
     try:
-        dsd = load_corpus(dataset, revision, splits=())
+        return load_corpus(dataset, revision, splits=())
     except ValueError as e:
         if "corresponds to no data" in str(e):  # datasets' words for a split with zero rows
             raise ValueError(f"split {split!r} of {dataset!r} is empty: nothing to evaluate") from e
         raise
+
+
+def pick_split(dsd, dataset: str, split: str, max_docs: int | None = None):
+    """`split` of `dsd` (first `max_docs` rows), checked for the columns evaluation reads."""
     if split not in dsd:
         raise ValueError(f"dataset {dataset!r} has no split {split!r}; it has {sorted(dsd)}: pass --split")
     ds = dsd[split]
@@ -137,15 +146,14 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         raise IsADirectoryError(
             f"--out {args.out} is a folder: pass a file path such as {args.out}/eval_results.json"
         )
-    ds = load_split(args.dataset, args.split, args.dataset_revision, args.max_docs)
+    splits = load_dataset_dict(args.dataset, args.dataset_revision, args.split)
+    ds = pick_split(splits, args.dataset, args.split, args.max_docs)
     records = ds.select_columns(["content", "repo", "path", "language"]).to_list()
     contents = {(r["repo"], r["path"]): r["content"] for r in records}
     tasks = []
     wants_tasks = bool(args.infill_from) or args.infill_tasks > 0 or args.api_tasks > 0
     reference = (
-        suite.reference_texts(args.dataset, args.dataset_revision)
-        if wants_tasks and (args.decontaminate or args.baselines)
-        else {}
+        suite.reference_texts(splits) if wants_tasks and (args.decontaminate or args.baselines) else {}
     )
     index = None
     if args.decontaminate and wants_tasks:

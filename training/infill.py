@@ -280,6 +280,18 @@ def decode_middle(tokenizer, ids: Sequence[int]) -> str:
     return decode_piece(tokenizer, ids)
 
 
+def left_padded(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input ids, attention mask) of `seqs` padded on the left to the longest: the batch layout of
+    generation and of the teacher-forced likelihood (the last positions line up across rows)."""
+    width = max(len(seq) for seq in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq) :] = torch.tensor(list(seq))
+        mask[row, width - len(seq) :] = 1
+    return ids, mask
+
+
 def generate_ids(
     model,
     prompts: Sequence[Sequence[int]],
@@ -301,12 +313,8 @@ def generate_ids(
     ):
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            width = max(len(prompts[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                ids[row, width - len(prompts[i]) :] = torch.tensor(list(prompts[i]))
-                mask[row, width - len(prompts[i]) :] = 1
+            ids, mask = left_padded([prompts[i] for i in batch], pad_id)
+            width = ids.shape[1]
             generated = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),

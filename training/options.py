@@ -37,6 +37,11 @@ def _int_at_least(text: str, low: int, what: str) -> int:
     return value
 
 
+def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """`--set KEY=VALUE ...`, repeatable, every value kept (the same option on every command)."""
+    parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help=help)
+
+
 def add_recipe_args(parser) -> None:
     """The options every recipe-driven `python -m training` command shares.
 
@@ -54,13 +59,9 @@ def add_recipe_args(parser) -> None:
     )
     parser.add_argument("--dataset", help="dataset folder or Hub id (overrides the recipe's `dataset`)")
     parser.add_argument("--dataset-revision", help="Hub dataset revision (tag or commit)")
-    parser.add_argument(
-        "--set",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override recipe fields, e.g. --set max_steps=10 fim_rate=0.5 (repeatable: all are applied); "
+    add_set_option(
+        parser,
+        "override recipe fields, e.g. --set max_steps=10 fim_rate=0.5 (repeatable: all are applied); "
         "--KEY VALUE (TRL style, e.g. --learning_rate 1e-4) overrides a field too, applied after --set",
     )
     parser.set_defaults(_field_flags=True, field_flags=[])

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from training.config_loader import parse_overrides, recipe_mapping, rule_problems, type_problems
+from training.options import add_set_option
 from training.tiny_args import TINY_POSITIVE, TinyModelArguments, tiny_problems
 
 # Not "general Python code": tests, GUIs, demos, vendored packages and generated tables (codecs, pydoc
@@ -303,13 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         help="pretraining recipe name or .yaml",
     )
     parser.add_argument("--out", required=True, help="base model folder to write")
-    parser.add_argument(
-        "--set",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override recipe fields (repeatable: all are applied), as in `python -m training train`",
+    add_set_option(
+        parser, "override recipe fields (repeatable: all are applied), as in `python -m training train`"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     args = parser.parse_args(argv)

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.fim import encode_piece, fim_tokens, psm_prompt_ids, spm_prompt_ids
+from training.infill import left_padded
 
 MODES = ("psm", "spm")
 
@@ -54,14 +55,8 @@ def middle_nll(model, tokenizer, tasks: Sequence, mode: str, batch_size: int = 1
     ):
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            seqs = [pairs[i][0] + pairs[i][1] for i in batch]
-            width = max(map(len, seqs))
+            ids, mask = left_padded([pairs[i][0] + pairs[i][1] for i in batch], 0)
             keep = max(len(pairs[i][1]) for i in batch) + 1
-            ids = torch.zeros((len(batch), width), dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, seq in enumerate(seqs):
-                ids[row, width - len(seq) :] = torch.tensor(seq)
-                mask[row, width - len(seq) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = model(
                 input_ids=ids.to(device),

@@ -20,15 +20,13 @@ NARROW_ENOUGH = 0.05  # a fresh slice whose exact-match interval is wider than �
 MIN_FOR_NARROW = 385  # tasks a ±5-point 95% interval needs at worst: (1.96 / 0.05)² × 0.25
 
 
-def reference_texts(dataset: str, revision: str | None) -> dict[str, list[Mapping[str, Any]]]:
-    """{split: rows with content and language} of the splits tasks must not occur in (those present)."""
-    from training.data import load_corpus
-
-    dsd = load_corpus(dataset, revision, splits=())
+def reference_texts(splits: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """{split: rows with content and language} of the splits tasks must not occur in (those present), from
+    the DatasetDict evaluation already loaded."""
     return {
-        split: dsd[split].select_columns(["content", "language"]).to_list()
+        split: splits[split].select_columns(["content", "language"]).to_list()
         for split in REFERENCE_SPLITS
-        if split in dsd
+        if split in splits
     }
 
 
