@@ -21,14 +21,13 @@ from typing import Any
 import yaml
 
 from flyte_llama_common.git import mask_credentials, ref_problem, url_credentials, url_problem
-from flyte_llama_common.ids import is_sha
+from flyte_llama_common.ids import is_safe_name, is_sha
 
 DEFAULT_CONFIG = Path(__file__).with_name("corpus.yaml")
 # Partial clones, the per-repo cache and prepared builds; $FLYTE_LLAMA_CACHE moves it (tests: a temp dir).
 DEFAULT_CACHE = Path(os.environ.get("FLYTE_LLAMA_CACHE") or Path.home() / ".cache" / "flyte-llama")
 SPLIT_ROLES = ("train", "test")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # names that become file and folder names
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -197,7 +196,7 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
 
 
 def _check_name(value: str, key: str, example: str) -> None:
-    if not _NAME.match(value) or ".." in value:
+    if not is_safe_name(value):
         raise ConfigError(
             f"{key} {value!r} becomes a file/folder name: use letters, digits, '.', '_' or '-', starting "
             f"with a letter or digit, without '..' (e.g. {example})"

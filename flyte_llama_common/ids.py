@@ -12,6 +12,15 @@ _HUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _HUB_ID = re.compile(rf"^(?:{_HUB_NAME}/)?{_HUB_NAME}$")
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def is_safe_name(value: object) -> bool:
+    """A corpus or repo name that can become one file/folder name: letters, digits, '.', '_', '-', starting
+    with a letter or digit, never '..' (so it cannot climb out of the folder it is joined to)."""
+    return isinstance(value, str) and bool(_NAME.match(value)) and ".." not in value
+
+
 def is_sha(value: object) -> bool:
     """A full 40-hex lowercase git commit SHA."""
     return isinstance(value, str) and bool(SHA_RE.match(value))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import numpy as np
 import pytest
+from gitrepos import GitRepo
 
 from flyte_llama_common.schemas import Task
 from training.evaluation import baselines, decontam, freshness, intervals, metrics, scoring
@@ -135,36 +133,15 @@ def test_extract_tasks_fills_its_quota_with_clean_tasks_and_returns_the_drops():
 # ---------------------------------------------------------------- freshness
 
 
-def _commit(repo, files: dict[str, str], when: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env |= {
-        "GIT_AUTHOR_NAME": "a",
-        "GIT_AUTHOR_EMAIL": "a@x",
-        "GIT_COMMITTER_NAME": "a",
-        "GIT_COMMITTER_EMAIL": "a@x",
-        "GIT_AUTHOR_DATE": when,
-        "GIT_COMMITTER_DATE": when,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], env=env, check=True)
-    subprocess.run(["git", "-C", str(repo), "commit", "-qm", when], env=env, check=True)
-    return subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+OLD_A = "def f():\n    old = 1\n    return old\n"
+NEW_A = "def f():\n    old = 1\n    new = 2\n    return old\n"
 
 
 def test_fresh_flag_from_back_dated_commits(tmp_path):
-    repo = tmp_path / "flytesnacks"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    _commit(repo, {"a.py": "def f():\n    old = 1\n    return old\n"}, "2022-05-01T12:00:00+00:00")
-    sha = _commit(
-        repo, {"a.py": "def f():\n    old = 1\n    new = 2\n    return old\n"}, "2024-02-03T12:00:00+00:00"
-    )
-    dates = freshness.blame_dates(repo / ".git", sha, "a.py", [(2, 3)])
+    repo = GitRepo.init(tmp_path / "flytesnacks")
+    repo.commit({"a.py": OLD_A}, when="2022-05-01T12:00:00+00:00")
+    sha = repo.commit({"a.py": NEW_A}, when="2024-02-03T12:00:00+00:00")
+    dates = freshness.blame_dates(repo.path / ".git", sha, "a.py", [(2, 3)])
     assert dates == {2: "2022-05-01", 3: "2024-02-03"}
     old = task(task_id="old", repo="flytesnacks", lines=(2, 2))
     new = task(task_id="new", repo="flytesnacks", lines=(3, 3))
@@ -185,7 +162,7 @@ def test_fresh_flag_from_back_dated_commits(tmp_path):
         None,
     ]
     with pytest.raises(ValueError, match="40-hex"):
-        freshness.blame_dates(repo / ".git", "HEAD", "a.py", [(1, 1)])
+        freshness.blame_dates(repo.path / ".git", "HEAD", "a.py", [(1, 1)])
 
 
 # ---------------------------------------------------------------- baselines
@@ -289,18 +266,23 @@ def test_teacher_forced_likelihood_equals_a_hand_computation():
 
 
 def test_a_mirror_missing_old_blobs_leaves_tasks_undated(tmp_path):
-    repo = tmp_path / "flytesnacks"
-    repo.mkdir()
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    _commit(repo, {"a.py": "def f():\n    old = 1\n    return old\n"}, "2022-05-01T12:00:00+00:00")
-    old_blob = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD:a.py"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    sha = _commit(
-        repo, {"a.py": "def f():\n    old = 1\n    new = 2\n    return old\n"}, "2024-02-03T12:00:00+00:00"
-    )
-    (repo / ".git" / "objects" / old_blob[:2] / old_blob[2:]).unlink()  # history a snapshot may lack
+    repo = GitRepo.init(tmp_path / "flytesnacks")
+    repo.commit({"a.py": OLD_A}, when="2022-05-01T12:00:00+00:00")
+    old_blob = repo.git("rev-parse", "HEAD:a.py").strip()
+    sha = repo.commit({"a.py": NEW_A}, when="2024-02-03T12:00:00+00:00")
+    (repo.path / ".git" / "objects" / old_blob[:2] / old_blob[2:]).unlink()  # history a snapshot may lack
     undated: list[str] = []
     t = task(task_id="x", repo="flytesnacks", lines=(2, 3))
     assert freshness.authored_ranges([t], {"flytesnacks": sha}, tmp_path, undated) == {"x": None}
     assert len(undated) == 1 and "flytesnacks/a.py" in undated[0]
+
+
+def test_a_repo_name_from_a_tasks_file_never_leaves_the_git_folder(tmp_path):
+    outside = GitRepo.init(tmp_path / "outside")
+    outside.commit({"a.py": OLD_A})
+    root = tmp_path / "mirrors"
+    root.mkdir()
+    assert freshness.find_git_dir(root, "../outside") is None
+    assert freshness.find_git_dir(root, str(outside.path)) is None  # an absolute path is not a repo name
+    t = task(task_id="x", repo="../outside", lines=(2, 2))
+    assert freshness.authored_ranges([t], {"../outside": outside.head()}, root) == {"x": None}

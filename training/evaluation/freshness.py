@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from dataset_builder.gitread import GitError, git
-from flyte_llama_common.ids import is_sha
+from flyte_llama_common.ids import is_safe_name, is_sha
 
 CODE_LLAMA_CUTOFF = "2023-08-01"
 CUTOFF_SOURCE = "Code Llama paper (arXiv:2308.12950) and model card: trained between January and July 2023"
@@ -49,7 +49,10 @@ def blame_dates(git_dir: Path, commit: str, path: str, lines: Iterable[tuple[int
 
 
 def find_git_dir(root: Path, repo: str) -> Path | None:
-    """`root/<repo>.git` (bare mirror) or `root/<repo>/.git` (clone), when one exists."""
+    """`root/<repo>.git` (bare mirror) or `root/<repo>/.git` (clone), when one exists. A repo name from a
+    tasks file that is not a plain name (`../x`, `/etc`) finds nothing: it never leaves `root`."""
+    if not is_safe_name(repo):
+        return None
     for candidate in (root / f"{repo}.git", root / repo / ".git", root / repo):
         if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
             return candidate
