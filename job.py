@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -117,14 +118,19 @@ def stage_train(job: Job, dataset_dir: Path, resume: bool = False) -> Path:
     from training.train import train
 
     run_dir = job.work / job.recipe
-    data = recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": str(dataset_dir)})
+    data = recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset_name": str(dataset_dir)})
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         # A stage never destroys its input: an earlier run (its adapter, checkpoints, evaluation) stays.
         raise FileExistsError(
             f"{run_dir} already holds a training run: pass --resume to continue it, or another --work "
             f"(or remove {run_dir} yourself) to start afresh"
         )
-    train(TrainConfig(**data), run_dir, resume=resume, recipe_keys=list(data))
+    config = TrainConfig(**data)
+    from training.plan import print_plan, train_plan
+
+    if os.environ.get("RANK", "0") == "0":  # under torch elastic, one table, not one per GPU
+        print_plan(train_plan(config))  # what the recipe will do on this corpus, before a model is loaded
+    train(config, run_dir, resume=resume, recipe_keys=list(data))
     return run_dir
 
 
@@ -222,7 +228,7 @@ def check_configs(job: Job) -> None:
 
     load_config(job.corpus_config, corpus_overrides(job))
     TrainConfig(
-        **recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset": "(the corpus)"})
+        **recipe_dict(job.recipe, {**parse_overrides(job.train_overrides), "dataset_name": "(the corpus)"})
     )
     eval_config(job, job.work / "corpus", job.work / job.recipe)
 

@@ -35,7 +35,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dataset = args.dataset if Path(args.dataset).exists() else str(synthetic_corpus(Path(tmp) / "corpus"))
         run = Path(tmp) / "run"
-        overrides = [f"max_steps={args.steps}", "eval_strategy=no", "save_strategy=no", "eval_split=null"]
+        overrides = [f"max_steps={args.steps}", "eval_strategy=no", "save_strategy=no"]
+        overrides.append("dataset_test_split=null")
         training_main(
             ["train", "--recipe", "tiny", "--dataset", dataset, "--output-dir", str(run), "--set", *overrides]
         )

@@ -44,7 +44,10 @@ from .export import CardRenderer, file_sha256
 
 CONFIG_NAME = "infilling"
 API_CONFIG_NAME = "api_usage"  # the Flyte API-usage tasks (training/evaluation/api_usage.py), same columns
-TASK_CONFIGS = (CONFIG_NAME, API_CONFIG_NAME)
+EXEC_CONFIG_NAME = (
+    "execution"  # @task-body tasks with their reference outputs (training/evaluation/execution.py)
+)
+TASK_CONFIGS = (CONFIG_NAME, API_CONFIG_NAME, EXEC_CONFIG_NAME)
 SHARD = f"{CONFIG_NAME}/test-00000-of-00001.parquet"
 
 
@@ -213,12 +216,18 @@ def add_from_eval_results(
     if tasks is None:
         return None
     manifest = add_infilling_config(folder, tasks, task_settings(results), render_card=render_card, out=out)
-    api = results.get("api_usage") if isinstance(results.get("api_usage"), dict) else None
-    if api and api.get("tasks_file"):
-        # The API-usage tasks, when that evaluation cut them: a second config of the same (new) folder.
-        api_tasks = tasks_file_beside(path, {"infilling": {"tasks_file": api["tasks_file"]}})
-        target = Path(out) if out is not None else Path(folder)
+    target = Path(out) if out is not None else Path(folder)
+    # The API-usage and execution tasks, when that evaluation cut them: more configs of the same new folder.
+    for section, config_name in (("api_usage", API_CONFIG_NAME), ("execution", EXEC_CONFIG_NAME)):
+        block = results.get(section) if isinstance(results.get(section), dict) else None
+        if not block or not block.get("tasks_file"):
+            continue
+        more = tasks_file_beside(path, {"infilling": {"tasks_file": block["tasks_file"]}})
+        settings = task_settings(results)
+        if section == "execution":  # the survey's exclusion table travels with the tasks
+            settings["survey"] = block.get("summary")
+            settings["execution"] = (results.get("settings") or {}).get("execution")
         manifest = add_infilling_config(
-            target, api_tasks, task_settings(results), render_card=render_card, config_name=API_CONFIG_NAME
+            target, more, settings, render_card=render_card, config_name=config_name
         )
     return manifest

@@ -25,18 +25,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-
-from tqdm.auto import tqdm
 
 from flyte_llama_common.treesitter import parses
 
 from . import cache, filters
 from .config import CorpusConfig, RepoSpec
 from .dedup import deduplicate, rank_repos
+from .dedup_near import lsh_params
 from .fingerprint import REPO_STEP_CODE, code_fingerprint
 from .gitread import MODE_SUBMODULE, MODE_SYMLINK, git, list_tree, read_blobs
 from .languages import DOC_LANGUAGES, detect_language, is_doc, is_test_path
@@ -51,6 +50,14 @@ from .workers import worker_pool as _pool
 StageFn = Callable[[list[Record]], tuple[list[Record], dict[str, Any]]]
 # Libraries whose version changes what the per-repo step produces (parse checks, secret plugins).
 _RESULT_LIBRARIES = ("tree-sitter", "tree-sitter-language-pack", "detect-secrets", "datasketch")
+
+
+def tqdm(*args: Any, **kwargs: Any) -> Any:
+    """tqdm.auto's progress bar, imported when the first bar is made: a cold build forks its workers
+    before that import (~0.1 s) instead of after it."""
+    from tqdm.auto import tqdm as bar
+
+    return bar(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,9 @@ def _dedup_stage(records: list[Record], cfg: CorpusConfig, ranks: dict[str, int]
 def corpus_stages(cfg: CorpusConfig, times: dict[str, int]) -> list[PipelineStage]:
     """The corpus-wide stages, in order, between the per-repo work and the export."""
     ranks = rank_repos(times, [r.name for r in cfg.repos])
+    # The LSH optimum is cached per process and needs only the config: computed now, run_pipeline has
+    # the parent do it while the per-repo work runs instead of after it.
+    lsh_params(cfg.dedup.threshold, cfg.dedup.num_perm)
     return [
         PipelineStage(
             "dedup",
@@ -228,6 +238,13 @@ def process_repo(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bo
     return RepoOutput(records, drops, redactions, fetched)
 
 
+@lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    # importlib.metadata parses each distribution's METADATA file on every call (~5 ms each): read them
+    # once per process, not once per repo and per caller (a cold build asked 108 times).
+    return {name: importlib.metadata.version(name) for name in _RESULT_LIBRARIES}
+
+
 def repo_cache_key(spec: RepoSpec, cfg: CorpusConfig) -> str:
     """Hash of everything `process_repo` depends on besides the commit: the repo's role, the per-repo
     config sections, this package's code and the versions of the libraries that shape its output.
@@ -238,14 +255,23 @@ def repo_cache_key(spec: RepoSpec, cfg: CorpusConfig) -> str:
             "filters": cfg.filters,
             "splits": cfg.splits,
             "code": code_fingerprint(REPO_STEP_CODE),
-            "libraries": {name: importlib.metadata.version(name) for name in _RESULT_LIBRARIES},
+            "libraries": _library_versions(),
         }
     )
 
 
-def _process_uncached(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bool) -> RepoOutput:
-    """process_repo in a worker process (module level, so the pool can pickle it)."""
-    return process_repo(spec, source, cfg, progress=progress)
+def _process_uncached(
+    spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bool, cache_dir: Path | None = None
+) -> RepoOutput:
+    """process_repo, then its per-repo cache entry written (module level, so the pool can pickle it).
+
+    The entry is written here, in the worker, so that the parent does not write every repo's Parquet
+    entry one after the other once the pool is done."""
+    out = process_repo(spec, source, cfg, progress=progress)
+    if cache_dir:
+        meta = {"drops": out.drops, "redactions": out.redactions}
+        cache.store(cache_dir, spec.name, spec.commit, repo_cache_key(spec, cfg), out.records, meta)
+    return out
 
 
 def _parse_all(items: list[tuple[str, str]]) -> list[bool | None]:
@@ -311,7 +337,9 @@ def repos_started(
         yield {}
         return
     with _pool(min(workers, len(misses))) as pool:
-        futures = {s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False) for s in misses}
+        futures = {
+            s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False, cache_dir) for s in misses
+        }
         yield futures
         if not all(f.done() for f in futures.values()):
             kill_workers(pool)
@@ -341,21 +369,22 @@ def process_repos(
         else:
             records, meta = entry
             outputs[spec.name] = RepoOutput(records, meta["drops"], meta["redactions"], cached=True)
+    # Each computed repo's entry is written by _process_uncached, where it was computed.
     computed = {s.name: started[s.name].result() for s in misses if s.name in started}
     misses_left = [s for s in misses if s.name not in computed]
     if len(misses_left) > 1 and workers > 1:
         with _pool(min(workers, len(misses_left))) as pool:
             futures = {
-                s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False) for s in misses_left
+                s.name: pool.submit(_process_uncached, s, sources[s.name], cfg, False, cache_dir)
+                for s in misses_left
             }
             computed |= {name: f.result() for name, f in futures.items()}
     else:
-        computed |= {s.name: _process_uncached(s, sources[s.name], cfg, progress) for s in misses_left}
+        computed |= {
+            s.name: _process_uncached(s, sources[s.name], cfg, progress, cache_dir) for s in misses_left
+        }
     for spec in misses:
-        out = outputs[spec.name] = computed[spec.name]
-        if cache_dir:
-            meta = {"drops": out.drops, "redactions": out.redactions}
-            cache.store(cache_dir, spec.name, spec.commit, keys[spec.name], out.records, meta)
+        outputs[spec.name] = computed[spec.name]
     return [outputs[spec.name] for spec in cfg.repos]
 
 
@@ -403,6 +432,8 @@ def run_pipeline(
 ) -> PipelineResult:
     """Every repo through the (cached) per-repo step, then the corpus-wide stages. Drops merge per stage.
     `started`: per-repo work already running (repos_started)."""
+    if stages is None:  # first: the parent's own git calls then overlap the per-repo work
+        stages = corpus_stages(cfg, commit_times(cfg, sources))
     outputs = process_repos(cfg, sources, cache_dir, workers, progress, started)
     records: list[Record] = []
     drops: dict[str, Counter[str]] = defaultdict(Counter)
@@ -410,8 +441,6 @@ def run_pipeline(
         records.extend(out.records)
         for stage, counts in out.drops.items():
             drops[stage].update(counts)
-    if stages is None:
-        stages = corpus_stages(cfg, commit_times(cfg, sources))
     result = run_stages(records, stages)
     result.parsed = parse_check(result.records, cfg, cache_dir, workers)
     result.drops = {**{k: dict(sorted(v.items())) for k, v in drops.items()}, **result.drops}

@@ -31,6 +31,12 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("authored_first", "optstr"),
     ("authored_last", "optstr"),
     ("fresh", "optbool"),
+    # Execution tasks only (training/evaluation/execution.py), null elsewhere: the `@task` function whose body
+    # is the hole, the canonical outputs of the original file's workflows (JSON), and why a cut task is not
+    # scored (e.g. "not_exercised": the workflows give the same outputs when the body only raises).
+    ("function", "optstr"),
+    ("reference_outputs", "optstr"),
+    ("excluded", "optstr"),
 )
 # Columns a tasks file written before the verdicts existed may lack, with the value they then take.
 OPTIONAL_DEFAULTS: dict[str, Any] = {
@@ -38,6 +44,9 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "authored_first": None,
     "authored_last": None,
     "fresh": None,
+    "function": None,
+    "reference_outputs": None,
+    "excluded": None,
 }
 TASK_NAMES = tuple(name for name, _ in TASK_COLUMNS)
 
@@ -62,6 +71,9 @@ class Task:
     authored_first: str | None = None
     authored_last: str | None = None
     fresh: bool | None = None
+    function: str | None = None
+    reference_outputs: str | None = None
+    excluded: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         """The task as a JSON/Parquet row, columns in published order."""

@@ -138,6 +138,16 @@ def card_data(manifest: dict[str, Any], infos: DatasetInfosDict) -> DatasetCardD
                 if manifest.get("api_usage")
                 else []
             ),
+            *(
+                [
+                    {
+                        "config_name": "execution",
+                        "data_files": [{"split": "test", "path": "execution/test-*.parquet"}],
+                    }
+                ]
+                if manifest.get("execution")
+                else []
+            ),
         ],
     )
     infos.to_dataset_card_data(data)
@@ -165,6 +175,7 @@ def render_dataset_card(manifest: dict[str, Any], infos: DatasetInfosDict) -> Da
         filters=manifest["config"]["filters"],
         infilling=manifest.get("infilling"),
         api_usage=manifest.get("api_usage"),
+        execution=manifest.get("execution"),
         infilling_cells=_infilling_cells(manifest.get("infilling")),
         hb=human_bytes,
     )

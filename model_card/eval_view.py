@@ -25,7 +25,14 @@ LABELS = {
     "previous_line": "baseline: repeat the previous line",
     "file_copy": "baseline: copy from the same file",
     "ngram": "baseline: 4-gram model of the train split",
+    "pass_body": "baseline: the body is `pass`",
+    "reference": "the original body (harness check)",
 }
+EXEC_COLUMNS = (
+    ("pass_at_1", "pass@1"),
+    ("edit_similarity", "edit similarity"),
+    ("valid_fill", "valid fill"),
+)
 
 
 def _value(record: Mapping[str, Any] | None, metric: str) -> str:
@@ -67,7 +74,7 @@ def verdict(diff: Mapping[str, Any] | None) -> str:
     return "no detectable difference"
 
 
-def comparison_sentences(infilling: Mapping[str, Any]) -> list[str]:
+def comparison_sentences(infilling: Mapping[str, Any], metrics: tuple = VERDICT_METRICS) -> list[str]:
     """Plain-words comparisons of the adapter (or the base, when no adapter was scored) with each other
     system."""
     subject = "adapter" if "adapter" in infilling else "base"
@@ -78,7 +85,7 @@ def comparison_sentences(infilling: Mapping[str, Any]) -> list[str]:
             continue
         overall = diff.get("overall") or {}
         parts = []
-        for metric, label in VERDICT_METRICS:
+        for metric, label in metrics:
             entry = overall.get(metric)
             if entry:
                 ci = entry["ci95"]
@@ -134,4 +141,93 @@ def api_view(api: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "counted": api.get("api_valid_counted"),
         "excluded": (api.get("api_valid_excluded") or {}).get("reference_not_valid_here", 0),
         "summary": api.get("summary") or {},
+    }
+
+
+# The four ways to complete, cheapest first: a recommendation picks a costlier one only on evidence.
+FOUR_WAYS = ("base", "base+retrieval", "adapter", "adapter+retrieval")
+RETRIEVAL_LABELS = {
+    "base": "base model",
+    "base+retrieval": "base model + retrieval",
+    "adapter": "**this adapter**",
+    "adapter+retrieval": "**this adapter** + retrieval",
+}
+PLAIN = {
+    "base": "the base model alone",
+    "base+retrieval": "the base model with retrieved context (`complete --context K --index DIR`)",
+    "adapter": "this adapter without retrieval",
+    "adapter+retrieval": "this adapter with retrieved context (`complete --context K --index DIR`)",
+}
+
+
+def _beats(differences: Mapping[str, Any], a: str, b: str, metric: str) -> bool:
+    """Whether the paired 95% interval says `a` scores higher than `b` on `metric` (either key order)."""
+    for key, sign in ((f"{a} - {b}", 1), (f"{b} - {a}", -1)):
+        entry = ((differences.get(key) or {}).get("overall") or {}).get(metric)
+        if entry:
+            lo, hi = entry["ci95"]
+            return lo > 0 if sign == 1 else hi < 0
+    return False
+
+
+def recommendation(systems: list[str], differences: Mapping[str, Any], tasks: int) -> str:
+    """Which combination to use, in plain words, from the paired intervals on exact match: the cheapest
+    system no other one beats, and what it beats."""
+    metric = "exact_match"
+    unbeaten = [s for s in systems if not any(_beats(differences, o, s, metric) for o in systems if o != s)]
+    choice = unbeaten[0] if unbeaten else systems[0]
+    beaten = [RETRIEVAL_LABELS[o].replace("*", "") for o in systems if _beats(differences, choice, o, metric)]
+    if not beaten:
+        return (
+            f"Use {PLAIN[choice]}: on these {tasks} held-out tasks no combination is detectably better on "
+            "exact match (every paired 95% interval includes zero), so the simplest one is enough."
+        )
+    return (
+        f"Use {PLAIN[choice]}: on these {tasks} held-out tasks its exact match is higher than that of "
+        + ", ".join(beaten)
+        + " (paired 95% intervals above zero), and no other combination is detectably better."
+    )
+
+
+def retrieval_view(block: Mapping[str, Any] | None, columns: tuple = COLUMNS[:4]) -> dict[str, Any] | None:
+    """The card's four-way table (base, base + retrieval, adapter, adapter + retrieval) on the same tasks,
+    the leak count, and the plain-words recommendation; None when retrieval was not scored."""
+    retrieval = (block or {}).get("retrieval")
+    if not retrieval:
+        return None
+    records = {m: block[m] for m in ("base", "adapter") if m in block}
+    records |= {f"{m}+retrieval": retrieval[m] for m in ("base", "adapter") if m in retrieval}
+    systems = [s for s in FOUR_WAYS if s in records]
+    differences = dict(block.get("differences") or {}) | dict(retrieval.get("differences") or {})
+    rows = [
+        {
+            "name": RETRIEVAL_LABELS[s],
+            "tasks": records[s]["overall"]["tasks"],
+            "cells": [_value(records[s]["overall"], m) for m, _ in columns],
+        }
+        for s in systems
+    ]
+    leaks = retrieval.get("leaks") or {}
+    return {
+        "columns": [label for _, label in columns],
+        "rows": rows,
+        "recommendation": recommendation(systems, differences, rows[0]["tasks"]),
+        "leaks": leaks.get("count", 0),
+        "leak_checked": leaks.get("checked", 0),
+        "context": retrieval.get("context") or {},
+    }
+
+
+def exec_view(execution: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The card's execution section: every system's pass@1 with intervals, the outcomes, the exclusions."""
+    if not execution or not (execution.get("base") or execution.get("adapter")):
+        return None
+    survey = execution.get("summary") or {}
+    return {
+        "columns": [label for _, label in EXEC_COLUMNS],
+        "overall": system_rows(execution, "overall", EXEC_COLUMNS),
+        "sentences": comparison_sentences(execution, (("pass_at_1", "pass@1"),)),
+        "survey": survey,
+        "outcomes": {LABELS.get(k, k): v for k, v in (execution.get("outcomes") or {}).items()},
+        "timing": execution.get("timing") or {},
     }

@@ -41,7 +41,7 @@ MODEL_CODE_ROOTS = ("train.py", "pretrain.py")
 NOT_MODEL_CODE = ("options.py",)
 _TRAINING = Path(__file__).resolve().parent.parent / "training"
 # Recipe keys that say where the data was read from, not what was trained.
-LOCATION_KEYS = ("dataset", "dataset_revision")
+LOCATION_KEYS = ("dataset_name", "dataset", "dataset_revision")  # `dataset`: runs from before TRL's name
 
 # The calls of the cards' usage code that name their own repo.
 _DATASET_CALL = re.compile(r"""load_dataset\(\s*["']([^"']+)["']""")

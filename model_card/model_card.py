@@ -21,7 +21,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from flyte_llama_common.ids import is_hub_id
-from model_card.eval_view import api_view, infilling_view
+from model_card.eval_view import API_COLUMNS, api_view, exec_view, infilling_view, retrieval_view
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
 
@@ -36,6 +36,20 @@ REQUIRED_FIELDS = (
 )
 TAGS = ["flyte", "code", "lora", "peft", "fill-in-the-middle", "code-llama", "text-generation"]
 
+# Code Llama's infilling tokens as text (the `▁` is part of each token's name).
+PRE_TEXT, SUF_TEXT, MID_TEXT = "▁<PRE>", "▁<SUF>", "▁<MID>"
+
+
+def psm_text(prefix: str, suffix: str) -> str:
+    """The PSM infilling prompt as plain text, for a widget or a server: the saved tokenizer.json encodes it
+    (BOS added) to exactly training's `BOS <PRE> enc(prefix) <SUF> enc'(suffix) <MID>` for a non-empty prefix
+    that does not start with a space (tests/test_fill_me.py). Text after a special token gets no leading "▁",
+    so the prefix carries its SentencePiece space explicitly. Not `<FILL_ME>`: servers do not split on it, and
+    transformers' CodeLlamaTokenizer builds another prompt through it unless the suffix starts with a space.
+    """
+    return f"{PRE_TEXT} {prefix}{SUF_TEXT}{suffix}{MID_TEXT}"
+
+
 # Widget prompts: fixed Flyte snippets (the widget is only live where a provider serves the model).
 WIDGET = [
     {
@@ -47,9 +61,11 @@ WIDGET = [
         "text": "from flytekit import task, workflow\n\n\n@workflow\ndef training_wf(",
     },
     {
-        "example_title": "Infill (<FILL_ME>)",
-        "text": "from flytekit import task\n\n\n@task\ndef add(a: int, b: int) -> int:\n"
-        '    """<FILL_ME>"""\n    return a + b\n',
+        "example_title": "Infill (<PRE> prefix <SUF>suffix <MID>)",
+        "text": psm_text(
+            'from flytekit import task\n\n\n@task\ndef add(a: int, b: int) -> int:\n    """',
+            '"""\n    return a + b\n',
+        ),
     },
 ]
 
@@ -83,21 +99,32 @@ def resolve_dataset(
 
 
 INFILL_INDEX = (("exact_match", "Infilling exact match"), ("edit_similarity", "Infilling edit similarity"))
+# (eval_results section = dataset config, metric key, model-index name) of the benchmarks beside perplexity.
+BENCHMARK_INDEX = (
+    *(("infilling", key, label) for key, label in INFILL_INDEX),
+    ("api_usage", "api_valid", "API-usage validity"),
+    ("execution", "pass_at_1", "Execution pass@1"),
+)
+
+
+def index_entries(eval_results: dict) -> list[tuple[str, float, str | None, str]]:
+    """(model-index name, value, dataset config or None, metric type) of this adapter's own numbers only
+    (the base model's and the baselines' go in the card's tables, never the index)."""
+    model = "adapter"
+    out: list[tuple[str, float, str | None, str]] = []
+    ppl = ((eval_results.get("perplexity") or {}).get(model) or {}).get("overall") or {}
+    if "perplexity" in ppl:
+        out.append(("Test perplexity", ppl["perplexity"], None, "perplexity"))
+    for section, key, label in BENCHMARK_INDEX:
+        record = (((eval_results.get(section) or {}).get(model) or {}).get("overall")) or {}
+        if record.get(key) is not None:
+            out.append((label, record[key], section, key))
+    return out
 
 
 def expected_metrics(eval_results: dict) -> dict[str, float]:
-    """The model-index metrics a card must carry, by name, exactly as in eval_results.json: only this
-    adapter's own numbers (the base model's and the baselines' go in the card's tables, never the index)."""
-    out: dict[str, float] = {}
-    model = "adapter"
-    ppl = ((eval_results.get("perplexity") or {}).get(model) or {}).get("overall") or {}
-    if "perplexity" in ppl:
-        out["Test perplexity"] = ppl["perplexity"]
-    infill = ((eval_results.get("infilling") or {}).get(model) or {}).get("overall") or {}
-    for key, label in INFILL_INDEX:
-        if infill.get(key) is not None:
-            out[label] = infill[key]
-    return out
+    """The model-index metrics a card must carry, by name, exactly as in eval_results.json."""
+    return {name: value for name, value, _, _ in index_entries(eval_results)}
 
 
 def build_eval_results(eval_results: dict, dataset: dict) -> list[EvalResult]:
@@ -110,13 +137,11 @@ def build_eval_results(eval_results: dict, dataset: dict) -> list[EvalResult]:
         "dataset_revision": dataset.get("revision"),
     }
     results = []
-    for name, value in expected_metrics(eval_results).items():
-        infill = name.startswith("Infilling")
-        metric_type = "perplexity" if not infill else name.lower().replace("infilling ", "").replace(" ", "_")
-        # The infilling tasks are the dataset's `infilling` config; perplexity is on its default config.
-        config = {"dataset_config": "infilling"} if infill else {}
+    for name, value, config, metric_type in index_entries(eval_results):
+        # Each benchmark is its own config of the dataset; perplexity is on the default config.
+        extra = {"dataset_config": config} if config else {}
         results.append(
-            EvalResult(**common, **config, metric_type=metric_type, metric_value=value, metric_name=name)
+            EvalResult(**common, **extra, metric_type=metric_type, metric_value=value, metric_name=name)
         )
     return results
 
@@ -256,6 +281,15 @@ def render_model_card(
         },
         infill_view=infilling_view(infill, eval_results.get("settings") or {}),
         api_view=api_view(eval_results.get("api_usage")),
+        exec_view=exec_view(eval_results.get("execution")),
+        retrieval_views=[
+            (title, view)
+            for title, view in (
+                ("held-out infilling tasks", retrieval_view(infill)),
+                ("API-usage tasks", retrieval_view(eval_results.get("api_usage"), API_COLUMNS)),
+            )
+            if view
+        ],
         fim=summary.get("objective") == "fim",
         has_infilling=bool(infill.get("base") or infill.get("adapter")),
         tasks_file=infill.get("tasks_file"),

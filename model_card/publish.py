@@ -53,13 +53,21 @@ ALLOW = {
         "eval_results.json",
         "infilling_tasks.jsonl",
         "api_usage_tasks.jsonl",
+        "execution_tasks.jsonl",
         "training_log.json",
         "recipe.yaml",
         VERSION_FILE,
         "plots/*.png",
         *(f"merged/{p}" for p in MERGED_FILES + TOKENIZER_FILES),
     ],
-    "dataset": ["README.md", "manifest.json", "data/*.parquet", "infilling/*.parquet", "api_usage/*.parquet"],
+    "dataset": [
+        "README.md",
+        "manifest.json",
+        "data/*.parquet",
+        "infilling/*.parquet",
+        "api_usage/*.parquet",
+        "execution/*.parquet",
+    ],
 }
 PICKLES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.npy"]
 REACH_TIMEOUT_S = 3.0
@@ -210,7 +218,7 @@ def _check_dataset(folder: Path) -> list[str]:
         raise PushError(f"{manifest_path}: `shards` must map file paths to sha256 strings: {REBUILD}")
     present = {
         p.relative_to(folder).as_posix()
-        for pattern in ("data/*.parquet", "infilling/*.parquet", "api_usage/*.parquet")
+        for pattern in ("data/*.parquet", "infilling/*.parquet", "api_usage/*.parquet", "execution/*.parquet")
         for p in folder.glob(pattern)
     }
     problems += [f"{p} is not listed in manifest.json shards" for p in sorted(present - set(shards))]

@@ -151,7 +151,8 @@ def _hub_ids(
     swap((results.get("models") or {}).get("base"), "id", base_id)
     swap((results.get("models") or {}).get("adapter"), "id", repo_id)  # this folder is that adapter
     swap(((log or {}).get("summary") or {}).get("dataset"), "id", dataset_id)
-    swap(recipe, "dataset", dataset_id)
+    swap(recipe, "dataset_name", dataset_id)
+    swap(recipe, "dataset", dataset_id)  # run folders trained before the key took TRL's name
     swap(recipe, "model_name_or_path", base_id)
 
 
@@ -187,18 +188,21 @@ def _recipe(path: Path) -> Any:
 
 
 API_TASKS_FILE = "api_usage_tasks.jsonl"
+EXEC_TASKS_FILE = "execution_tasks.jsonl"
+# The task files beside eval_results.json that are published with the model: (results section, file name).
+EXTRA_TASK_FILES = (("api_usage", API_TASKS_FILE), ("execution", EXEC_TASKS_FILE))
 
 
-def _api_tasks_file(eval_results_path: Path, eval_results: dict) -> Path | None:
-    """The API-usage tasks beside eval_results.json, when the results name them: a regular file of that
-    folder (never a link), or a StageError; the results must name exactly API_TASKS_FILE."""
-    name = (eval_results.get("api_usage") or {}).get("tasks_file")
+def _task_file(eval_results_path: Path, eval_results: dict, section: str, filename: str) -> Path | None:
+    """The tasks of `section` beside eval_results.json, when the results name them: a regular file of that
+    folder (never a link), or a StageError; the results must name exactly `filename`."""
+    name = (eval_results.get(section) or {}).get("tasks_file")
     if name is None:
         return None
-    path = eval_results_path.parent / API_TASKS_FILE
-    if name != API_TASKS_FILE or path.is_symlink() or not path.is_file():
+    path = eval_results_path.parent / filename
+    if name != filename or path.is_symlink() or not path.is_file():
         raise StageError(
-            f"{eval_results_path}: api_usage.tasks_file must be {API_TASKS_FILE}, a file beside it: "
+            f"{eval_results_path}: {section}.tasks_file must be {filename}, a file beside it: "
             "re-run `python -m training evaluate`"
         )
     return path
@@ -228,7 +232,11 @@ def stage_model(
         tasks_path = tasks_file_beside(eval_results_path, eval_results)
     except InfillingConfigError as err:
         raise StageError(str(err)) from None
-    api_tasks = _api_tasks_file(eval_results_path, eval_results)
+    extra_tasks = {
+        filename: found
+        for section, filename in EXTRA_TASK_FILES
+        if (found := _task_file(eval_results_path, eval_results, section, filename)) is not None
+    }
     # Every input is read and checked before the temp folder exists: a refusal writes nothing.
     sources = _adapter_files(adapter_dir)
     manifest = _read_json(manifest_path) if manifest_path else None
@@ -256,8 +264,8 @@ def stage_model(
         (tmp / "adapter_config.json").write_text(_canonical_adapter_config(adapter_config))
         if tasks_path:
             shutil.copy2(tasks_path, tmp / "infilling_tasks.jsonl")
-        if api_tasks:
-            shutil.copy2(api_tasks, tmp / API_TASKS_FILE)
+        for filename, found in extra_tasks.items():
+            shutil.copy2(found, tmp / filename)
         (tmp / "eval_results.json").write_text(json.dumps(eval_results, indent=2) + "\n")
         (tmp / VERSION_FILE).write_text(json.dumps(version, indent=2, sort_keys=True) + "\n")
         if training_log is not None:

@@ -99,3 +99,21 @@ def test_meta_and_sidecar_travel_with_the_entry_and_go_stale_with_it(tmp_path):
     cache.store(tmp_path, "flyte", SHA2, h, [])  # a new pin: the old entry and its sidecar go
     assert sorted(p.name for p in (tmp_path / "flyte").iterdir()) == [f"{SHA2}-{h[:16]}.parquet"]
     assert cache.load_sidecar(tmp_path, "flyte", SHA1, h, "parses") == {}
+
+
+def test_repo_cache_key_reads_library_versions_once(monkeypatch):
+    # importlib.metadata parses a METADATA file per call; a build asks for every repo, several times.
+    import importlib.metadata
+
+    from dataset_builder import pipeline
+    from dataset_builder.config import load_config
+
+    calls = []
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: calls.append(name) or real(name))
+    pipeline._library_versions.cache_clear()
+    cfg = load_config(None)
+    keys = [pipeline.repo_cache_key(spec, cfg) for spec in cfg.repos for _ in range(3)]
+    assert sorted(calls) == sorted(pipeline._RESULT_LIBRARIES)
+    assert len(set(keys)) == len(cfg.repos)  # still one key per repo
+    pipeline._library_versions.cache_clear()

@@ -23,6 +23,7 @@ from dataset_builder.dedup_near import (
     affine32_permutations,
     candidate_pairs,
     fmix32,
+    hash_powers,
     lsh_params,
     minhash_signatures,
     token_hashes,
@@ -271,5 +272,56 @@ def test_permutations_and_lsh_params_equal_datasketch():
 
 def test_near_dedup_never_imports_scipy():
     code_ = "import sys, dataset_builder.dedup, dataset_builder.pipeline; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _reference_token_hash(token: bytes) -> int:
+    """The token hash spelled out: sum of byte_j * B^j over the token's bytes, mod 2^64."""
+    base = 0x9E3779B97F4A7C15
+    return sum(c * pow(base, j, 1 << 64) for j, c in enumerate(token)) % (1 << 64)
+
+
+def test_token_hashes_equal_the_polynomial_definition():
+    # The vectorised hash (powers by doubling, classes by bytes.translate) must give exactly the values
+    # of the definition: a changed hash would change signatures, near pairs and so the corpus.
+    rng = random.Random(7)
+    alphabet = [*"abcXYZ_09 \t\n\r\f\v()[]{}.,:;=+-*/'\"#", "é", "ü", "日本", "\x1c"]
+    text = "".join(rng.choice(alphabet) for _ in range(3000)) + " " + "x" * 70_000  # one long token
+    data = text.encode()
+    hashes, starts = token_hashes(data)
+    tokens = [m.group() for m in TOKEN_RE.finditer(data)]
+    assert [data[s : s + len(t)] for s, t in zip(starts, tokens, strict=True)] == tokens
+    assert hashes.tolist() == [_reference_token_hash(t) for t in tokens]
+    # Shared powers (as minhash_signatures passes them) give the same hashes.
+    shared = token_hashes(data, hash_powers(len(data) + 10))
+    assert np.array_equal(shared[0], hashes) and np.array_equal(shared[1], starts)
+
+
+def test_content_hash_fast_path_equals_the_definition():
+    # ASCII text takes a bytes.translate path; it must equal "".join(text.split()) for every whitespace
+    # str.split knows, and Unicode whitespace must still count as whitespace.
+    def definition(text: str) -> str:
+        import hashlib
+
+        return hashlib.blake2b("".join(text.split()).encode("utf-8"), digest_size=16).hexdigest()
+
+    ascii_text = "".join(chr(c) for c in range(128)) * 3
+    assert content_hash(ascii_text) == definition(ascii_text)
+    assert content_hash("a\x1cb\x1fc d") == content_hash("abcd")
+    assert content_hash("a\u00a0b\u2028c") == content_hash("abc") == definition("a\u00a0b\u2028c")
+    assert content_hash("a\u00a0b") != content_hash("a\u00e9b")
+
+
+def test_corpus_builder_never_imports_scipy():
+    # datasets patches a builder's module for streaming when the builder is made, importing scipy.io to do
+    # it; the corpus builder's module opts out (it never streams).
+    code_ = (
+        "import sys, tempfile\n"
+        "from dataset_builder.config import load_config\n"
+        "from dataset_builder.hf_builder import make_builder\n"
+        "make_builder(load_config(None), {}, tempfile.mkdtemp())\n"
+        "print('scipy' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

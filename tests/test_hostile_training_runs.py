@@ -167,7 +167,7 @@ def test_published_files_carry_no_absolute_local_paths(finished, corpus):
     log = json.loads((adapter / "training_log.json").read_text())
     assert log["summary"]["dataset"]["id"] == os.path.relpath(corpus, finished)  # "../../corpus0/corpus"
     assert log["summary"]["dataset"]["id"].startswith("../")
-    assert "\ndataset: ../" in (adapter / "recipe.yaml").read_text()
+    assert "\ndataset_name: ../" in (adapter / "recipe.yaml").read_text()
     config = json.loads((adapter / "adapter_config.json").read_text())
     # The one local path kept: PEFT's loaders resolve a relative base against the working directory, so
     # RUN/adapter/ loads from anywhere; staging rewrites it, push refuses it (tests/test_hostile_publish.py).

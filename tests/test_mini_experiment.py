@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from training.config import load_recipe
 from training.data import load_corpus, write_corpus_folder
 from training.mini_experiment import build_test_subset
-from training.pretrain import load_pretrain_config, mean_loss, pack_blocks, pretrain, stdlib_files
+from training.pretrain import load_pretrain_config, mean_loss, pack_documents, pretrain, stdlib_files
 from training.tiny import build_tiny_model
 
 TINY = {
@@ -51,9 +51,9 @@ def test_pretrain_saves_a_loadable_base_whose_loss_went_down(tmp_path):
     assert tokenizer.prefix_id is not None and tokenizer.eot_id is not None  # the base can be FIM-trained
     assert model.config.max_position_embeddings == 128
     texts = [text for rel, text in stdlib_files(config) if rel in log["files"]["train"]]
-    blocks = pack_blocks(tokenizer, texts, config, config.seed)
+    packed = pack_documents(tokenizer, texts, config, config.seed)
     init = build_tiny_model(tokenizer, 64, 2, 4, 128, max_position_embeddings=128, seed=config.seed)
-    before, after = mean_loss(init, blocks, 8), mean_loss(model, blocks, 8)
+    before, after = mean_loss(init, packed, 8), mean_loss(model, packed, 8)
     assert after < before - 0.5, (before, after)
 
     with pytest.raises(FileExistsError, match="--overwrite"):
@@ -70,14 +70,18 @@ def test_stdlib_subset_is_deterministic_and_excludes(tmp_path):
     assert stdlib_files(config, tmp_path) == files
 
 
-def test_pack_blocks_are_full_fim_rows():
+def test_packed_rows_hold_fim_sequences_each_starting_at_position_zero():
     config = load_pretrain_config("mini-pretrain", {"max_length": 64, "tiny_vocab_size": 300})
     from training.tiny import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
-    blocks = pack_blocks(tokenizer, ["def f(x):\n    return x + 1\n" * 20] * 4, config, 0)
-    assert blocks.shape[1] == 64 and blocks.dtype == np.int64
-    assert tokenizer.prefix_id in blocks and tokenizer.eos_token_id in blocks
+    packed = pack_documents(tokenizer, ["def f(x):\n    return x + 1\n" * 2] * 8, config, 0)
+    assert packed.input_ids.shape[1] == 64 and packed.input_ids.dtype == np.int64
+    assert tokenizer.prefix_id in packed.input_ids and tokenizer.eos_token_id in packed.input_ids
+    starts = packed.position_ids == 0
+    # every sequence starts with BOS at position 0, unlabelled; padding is never labelled
+    assert (packed.labels[starts] == -100).all()
+    assert int((packed.input_ids[starts] == tokenizer.bos_token_id).sum()) == packed.documents == 8
 
 
 @pytest.mark.parametrize(
@@ -117,19 +121,6 @@ def test_test_subset_is_a_byte_capped_per_repo_dataset_folder(tmp_path):
     assert build_test_subset(str(tmp_path / "ds"), tmp_path, 350) == info  # same pick every time
     # another subset gets another folder name (datasets caches local folders by name)
     assert build_test_subset(str(tmp_path / "ds"), tmp_path, 250)["folder"] != info["folder"]
-
-
-def test_finetune_steps_fit_the_budget_at_the_measured_speed():
-    from training.mini_experiment import FINETUNE_SHARE, FINETUNE_SPEED, finetune_steps
-
-    lora = load_recipe("mini-lora")
-    per_step = lora.per_device_train_batch_size * lora.gradient_accumulation_steps * lora.max_length
-    slow = finetune_steps(lora, {"tokens_per_s": 500.0}, 20.0)
-    assert slow == max(10, int(20 * 60 * FINETUNE_SHARE * 500.0 * FINETUNE_SPEED / per_step))
-    assert slow < lora.max_steps  # a slow machine gets fewer steps, not a blown budget
-    assert finetune_steps(lora, {"tokens_per_s": 1e9}, 20.0) == lora.max_steps  # the recipe is a ceiling
-    assert finetune_steps(lora, {"tokens_per_s": 1.0}, 20.0) == 10
-    assert finetune_steps(lora, {"tokens_per_s": None}, 20.0) == lora.max_steps
 
 
 def test_pretrain_recipes_go_through_the_training_loader(tmp_path):

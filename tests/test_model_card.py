@@ -240,7 +240,8 @@ def test_card_front_matter_has_required_fields_and_widget():
     assert meta["license"] == "llama2"
     assert meta["datasets"] == [DATASET_ID]
     assert {"flyte", "lora", "fill-in-the-middle"} <= set(meta["tags"])
-    assert any("<FILL_ME>" in w["text"] for w in meta["widget"])
+    # Infilling as plain PSM text, which servers encode to the training prompt (tests/test_fill_me.py).
+    assert any(w["text"].startswith("▁<PRE> ") and w["text"].endswith("▁<MID>") for w in meta["widget"])
     assert any("flytekit" in w["text"] for w in meta["widget"])
 
 

@@ -46,7 +46,7 @@ def test_no_detectable_difference_is_said_so():
     assert "exact match no detectable difference (+0.010" in render(results)
 
 
-def test_api_usage_section_and_it_stays_out_of_the_model_index():
+def test_api_usage_section_and_the_adapters_api_validity_in_the_model_index():
     results = with_api(eval_results())
     validate_results(results)
     text = render(results)
@@ -58,7 +58,16 @@ def test_api_usage_section_and_it_stays_out_of_the_model_index():
         "Test perplexity",
         "Infilling exact match",
         "Infilling edit similarity",
+        "API-usage validity",  # the adapter's own, from the `api_usage` config; never the base's
     }
+    meta = split_front_matter(text)
+    entry = next(
+        r
+        for r in meta["model-index"][0]["results"]
+        if any(m["name"] == "API-usage validity" for m in r["metrics"])
+    )
+    assert entry["dataset"]["config"] == "api_usage"
+    assert [m["value"] for m in entry["metrics"]] == [results["api_usage"]["adapter"]["overall"]["api_valid"]]
 
 
 def test_staging_publishes_the_api_tasks_the_results_name_and_refuses_a_link(tmp_path):

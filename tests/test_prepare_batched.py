@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 
 from training.data import chunk_text
-from training.fim import assemble, encode_batch, encode_piece, encode_pieces, fim_pieces, fim_tokens, plan_fim
+from training.fim import (
+    FimPlan,
+    assemble,
+    encode_batch,
+    encode_piece,
+    encode_pieces,
+    fim_pieces,
+    fim_tokens,
+    plan_fim,
+)
 from training.prepare import Preparer, PrepareStats, iter_examples
 from training.tiny import build_tiny_tokenizer
 
@@ -54,21 +63,30 @@ def in_line_flags(parts, first=False):
     return [first] + [previous[-1] != "\n" for previous in parts[:-1]]
 
 
-def reference_prepare(tok, texts, languages, rng, max_length, max_chars, fim_rate, spm_rate, in_line=None):
+def reference_prepare(
+    tok, texts, languages, rng, max_length, max_chars, fim_rate, spm_rate, in_line=None, ends=None
+):
     """One batch, one document and one piece at a time → [(input_ids, mode, doc index, starts in a line)].
-    `in_line`: whether each text itself starts inside a line (for the halves of a chunk)."""
+    `in_line`: whether each text itself starts inside a line (for the halves of a chunk); `ends`: whether each
+    text starts / ends its document (default: every text is a whole document)."""
     tokens = fim_tokens(tok)
-    chunks = []  # (doc, text, the text starts inside a line of the document)
+    chunks = []  # (doc, text, starts inside a line, starts the document, ends the document)
     for doc, text in enumerate(texts):
         parts = chunk_text(text, languages[doc], max_chars)
         flags = in_line_flags(parts, bool(in_line and in_line[doc]))
-        chunks += [(doc, part, flag) for part, flag in zip(parts, flags, strict=True)]
-    plans = [plan_fim(text, rng, fim_rate, spm_rate) for _, text, _ in chunks]
+        first, last = ends[doc] if ends else (True, True)
+        for k, (part, flag) in enumerate(zip(parts, flags, strict=True)):
+            chunks.append((doc, part, flag, first and k == 0, last and k == len(parts) - 1))
+    # Only a document in one piece may become FIM, and only it draws random numbers.
+    plans = [
+        plan_fim(text, rng, fim_rate, spm_rate) if first and last else FimPlan("clm", text, "", "")
+        for _, text, _, first, last in chunks
+    ]
     out = []
-    for plan, (doc, text, flag) in zip(plans, chunks, strict=True):
-        input_ids = assemble(
-            plan, [encode_piece(tok, piece, space) for piece, space in fim_pieces(plan)], tokens
-        )
+    for plan, (doc, text, flag, first, last) in zip(plans, chunks, strict=True):
+        pieces = fim_pieces(plan) if first and last else [(text, first)]
+        encoded = [encode_piece(tok, piece, space) for piece, space in pieces]
+        input_ids = assemble(plan, encoded, tokens, add_eos=last, add_bos=first)
         if len(input_ids) <= max_length:
             out.append((input_ids, plan.mode, doc, flag))
             continue
@@ -83,6 +101,7 @@ def reference_prepare(tok, texts, languages, rng, max_length, max_chars, fim_rat
             fim_rate,
             spm_rate,
             in_line_flags(halves, flag),
+            [(first and k == 0, last and k == len(halves) - 1) for k in range(len(halves))],
         )
         out.extend((ids, mode, doc, cut) for ids, mode, _, cut in again)
     return out

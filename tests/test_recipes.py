@@ -50,8 +50,10 @@ def test_codellama_recipes():
     assert lora.model_name_or_path == "codellama/CodeLlama-7b-hf" and lora.model_revision
     assert (lora.lora_r, lora.lora_alpha, lora.max_length, lora.dtype) == (16, 32, 4096, "bfloat16")
     assert lora.bf16 and lora.activation_checkpointing and lora.quantization is None
+    assert not lora.load_in_4bit
     qlora = load_recipe("codellama-7b-qlora", ON_CPU)
     assert qlora.quantization == "nf4" and qlora.max_length == 4096
+    assert qlora.load_in_4bit and qlora.bnb_4bit_quant_type == "nf4"  # TRL ModelConfig's names
 
 
 def test_tiny_recipe_is_cpu_friendly():
@@ -67,7 +69,8 @@ def test_tiny_recipe_is_cpu_friendly():
         ({"lora_r": "16"}, "lora_r='16' has the wrong type"),
         ({"lora_r": 0}, "both must be positive"),
         ({"max_length": 8}, "at least 32 tokens"),
-        ({"quantization": "int8"}, "use null or nf4"),
+        ({"load_in_4bit": True, "bnb_4bit_quant_type": "fp4"}, "only nf4 is supported"),
+        ({"quantization": "nf4"}, "renamed to TRL's name: write load_in_4bit: true"),
         ({"dtype": "fp8"}, "use bfloat16"),
         ({"lora_target_modules": []}, "lora_target_modules is empty"),
         ({"fim_rat": 0.5}, "did you mean 'fim_rate'"),

@@ -6,7 +6,15 @@ import json
 from detect_secrets.settings import get_settings
 
 from dataset_builder.record import Record, record_id
-from dataset_builder.redact import EMAIL, PRIVATE_KEY, SECRET, looks_like_secret, redact_records
+from dataset_builder.redact import (
+    EMAIL,
+    PRIVATE_KEY,
+    SECRET,
+    looks_like_secret,
+    redact_records,
+    redact_text,
+    scanner_settings,
+)
 
 # Secrets are assembled at run time so this file itself never holds a token-shaped string.
 ALNUM = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY"
@@ -147,3 +155,27 @@ def test_unquoted_yaml_secret_is_redacted_but_settings_are_not():
     assert value not in out[0].content and f"  secret-key: {SECRET}\n" in out[0].content
     assert "token: none" in out[0].content and "secret_name: my-k8s-secret-name-2" in out[0].content
     assert report["by_kind"] == {"password_assignment": 1}
+
+
+def test_lines_that_only_say_aws_skip_the_plugin_scan_without_changing_anything(monkeypatch):
+    # A line whose only anchor is "aws"/"AWS"/"Aws" and that holds no 40-character key run cannot match
+    # any detect-secrets plugin, so it is not scanned; one with another anchor (a JWT) still is.
+    from dataset_builder import redact
+
+    run40 = "q7Zt" + "/Kp2mVx9" + "+Lr4/Nw8sYb3" + "Jd6Fh1Gc5Tu0Ea7WiOo"
+    text = (
+        f'AWS_SESSION = "Bearer {JWT}"\n'
+        'region = "us-east-1"  # the AWS region\n'
+        f'aws_pw = "{run40}"\n'
+        "import aws_cdk as Aws\n"
+    )
+    scanned: list[str] = []
+    real = redact.scan_line
+    monkeypatch.setattr(redact, "scan_line", lambda line: scanned.append(line) or real(line))
+    with scanner_settings():
+        gated, gated_counts = redact_text(text)
+    assert [line.split(" =")[0] for line in scanned] == ["AWS_SESSION", "aws_pw"]
+    assert f'AWS_SESSION = "Bearer {SECRET}"' in gated and gated_counts["detect_secrets:JSON Web Token"] == 1
+    monkeypatch.setattr(redact, "_OTHER_ANCHORS", redact._PLUGIN_ANCHORS)  # every anchored line scanned
+    with scanner_settings():
+        assert redact_text(text) == (gated, gated_counts)

@@ -11,6 +11,7 @@ import pytest
 
 from training.__main__ import main
 from training.data import chunk_spans, definition_starts, line_starts, load_corpus, write_corpus_folder
+from training.fim import decode_piece, encode_piece
 from training.prepare import Preparer, iter_examples, prepare_split
 from training.tiny import build_tiny_tokenizer
 
@@ -104,7 +105,13 @@ def test_prepared_sequences_fit_and_end_with_eos(tok):
     docs = [python_doc(i, i % 15 + 1) for i in range(40)] + ["", "x", "ŋ" * 500]
     preparer = Preparer(tok, max_length=96, fim_rate=0.9, spm_rate=0.5)
     examples = list(iter_examples(preparer, docs, ["python"] * len(docs), np.random.default_rng(0), 8))
-    assert all(len(e.input_ids) <= 96 and e.input_ids[-1] == tok.eos_token_id for e in examples)
+    assert all(len(e.input_ids) <= 96 for e in examples)
+    # A document's sequences: BOS opens only its first, EOS closes only its last; FIM only in one piece.
+    for doc in range(len(docs)):
+        seqs = [e for e in examples if e.doc_index == doc]
+        assert [s.input_ids[0] == tok.bos_token_id for s in seqs] == [True] + [False] * (len(seqs) - 1)
+        assert [s.input_ids[-1] == tok.eos_token_id for s in seqs] == [False] * (len(seqs) - 1) + [True]
+        assert len(seqs) == 1 or all(s.mode == "clm" for s in seqs)
     dense = [e for e in examples if e.doc_index == len(docs) - 1]
     assert any(e.char_cut for e in dense) and any(e.resplit for e in dense)
     assert {e.mode for e in examples} == {"clm", "psm", "spm"}
@@ -123,10 +130,14 @@ def test_clm_chunks_reassemble_the_document(tok):
         chunks = [e for e in examples if e.doc_index == i]
         assert len(chunks) > 1
         assert "".join(e.plan.prefix for e in chunks) == doc  # CLM: the plan's prefix is the chunk's text
-        for e in chunks:
-            # each chunk is tokenized on its own, like a document, so no token straddles a cut
-            assert e.input_ids == [*tok.encode(e.plan.prefix), tok.eos_token_id]  # BOS + text + EOS
-            assert tok.decode(e.input_ids[1:-1]) == e.plan.prefix
+        for k, e in enumerate(chunks):
+            # each chunk is tokenized on its own, so no token straddles a cut; a continuation has no BOS and
+            # no file-start space, only the last chunk ends with EOS
+            first, last = k == 0, k == len(chunks) - 1
+            body = encode_piece(tok, e.plan.prefix, leading_space=first)
+            bos, eos = [tok.bos_token_id] * first, [tok.eos_token_id] * last
+            assert e.input_ids == [*bos, *body, *eos]
+            assert decode_piece(tok, body) == (" " if first else "") + e.plan.prefix
 
 
 def test_load_corpus_and_errors(tmp_path):

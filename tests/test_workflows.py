@@ -62,7 +62,17 @@ def test_image_spec_lists_the_project_dependencies():
     assert "git" in workflows.IMAGE.apt_packages  # the corpus builder shells out to git
 
 
-def test_every_recipe_has_hardware_and_multi_gpu_recipes_train_elastic():
+def eight_gpu_recipe(folder: Path) -> str:
+    """codellama-7b-lora asking Flyte for a node of 8 GPUs (the recipes default to one GPU; `gpus` changes
+    the resources, not the schedule)."""
+    text = (ROOT / "training" / "recipes" / "codellama-7b-lora.yaml").read_text()
+    assert "\ngpus: 1\n" in text
+    path = folder / "codellama-7b-lora-8gpu.yaml"
+    path.write_text(text.replace("\ngpus: 1\n", "\ngpus: 8\n"))
+    return str(path)
+
+
+def test_every_recipe_has_hardware_and_multi_gpu_recipes_train_elastic(tmp_path):
     from training.config import recipe_dict
 
     def is_train_recipe(name: str) -> bool:
@@ -81,7 +91,7 @@ def test_every_recipe_has_hardware_and_multi_gpu_recipes_train_elastic():
     assert workflows.hardware("codellama-7b-qlora").train_resources().gpu == 1
     assert workflows.trainer_for("codellama-7b-qlora") is workflows.train
 
-    multi = [r for r in recipes if workflows.hardware(r).gpus > 1]
+    multi = [r for r in [*recipes, eight_gpu_recipe(tmp_path)] if workflows.hardware(r).gpus > 1]
     assert multi, "no recipe exercises the multi-GPU path"
     for recipe in multi:
         trainer = workflows.trainer_for(recipe)
@@ -260,7 +270,7 @@ def test_the_token_reaches_only_the_push_and_appears_in_no_input_or_output(two_r
     assert SECRET not in repr(two_runs["runs"])
 
 
-def test_serialised_training_tasks_launch_one_process_per_gpu_of_the_recipe(monkeypatch):
+def test_serialised_training_tasks_launch_one_process_per_gpu_of_the_recipe(monkeypatch, tmp_path):
     """What reaches a cluster is the serialised task: a pod imports the module named in its container args
     and runs that task's own Elastic config (kfpytorch serialises none for nnodes=1), so the process count
     must be the imported task's, not a with_overrides of the registering process."""
@@ -273,7 +283,8 @@ def test_serialised_training_tasks_launch_one_process_per_gpu_of_the_recipe(monk
     settings = SerializationSettings(
         image_config=ImageConfig.auto_default_image(), project="p", domain="d", version="v"
     )
-    for recipe in ("tiny", "mini-lora", "codellama-7b-qlora", "codellama-7b-lora"):
+    eight = eight_gpu_recipe(tmp_path)
+    for recipe in ("tiny", "mini-lora", "codellama-7b-qlora", "codellama-7b-lora", eight):
         hw = workflows.hardware(recipe)
         spec = get_serializable(OrderedDict(), settings, workflows.trainer_for(recipe))
         args = spec.template.container.args
@@ -282,7 +293,8 @@ def test_serialised_training_tasks_launch_one_process_per_gpu_of_the_recipe(monk
         launched = resolved.task_config.nproc_per_node if isinstance(resolved.task_config, Elastic) else 1
         assert launched == max(hw.gpus, 1), (recipe, name)
         assert (hw.train_resources().gpu or 0) == hw.gpus
-    assert workflows.trainer_for("codellama-7b-lora").name == "workflows.train_8_gpus"
+    assert workflows.trainer_for(eight).name == "workflows.train_8_gpus"
+    assert workflows.trainer_for("codellama-7b-lora").name == "workflows.train"  # one GPU by default
     monkeypatch.setattr(workflows, "hardware", lambda recipe: workflows.Hardware(gpus=3, cpu="8", mem="32Gi"))
     with pytest.raises(ValueError, match="define train_3_gpus"):
         workflows.trainer_for("odd")

@@ -1,6 +1,6 @@
-"""`python -m training <command>`: prepare, train (and the evaluation commands registered in COMMANDS).
+"""`python -m training <command>`: prepare, train, plan (and the evaluation commands registered in COMMANDS).
 
-`train` and `prepare` read a recipe (`--recipe NAME` or `--config FILE.yaml`) and take its fields as
+`train`, `prepare` and `plan` read a recipe (`--recipe NAME` or `--config FILE.yaml`) and take its fields as
 `--set KEY=VALUE` (repeatable) or TRL-style `--KEY VALUE`, e.g.
 `python -m training train --config recipe.yaml --learning_rate 1e-4 --output_dir RUN`.
 
@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], object], str]
         options.train_parser,
         "LoRA fine-tuning with SFTTrainer into --output-dir RUN",
     ),
+    "plan": ("training.plan", options.plan_parser, options.PLAN_HELP),
     "evaluate": ("training.evaluate", eval_config.evaluate_parser, options.EVALUATE_HELP),
     "complete": ("training.complete", options.complete_parser, options.COMPLETE_HELP),
 }

@@ -111,6 +111,18 @@ def complete(
     return decode_middle(tokenizer, new)
 
 
+def with_retrieved_context(
+    tokenizer, prefix: str, suffix: str | None, index: Path, k: int, budget: int, language: str
+) -> str:
+    """`prefix` with the `k` best chunks of the retrieval index before it, in at most `budget` tokens: the
+    construction `evaluate --retrieval` measured (training/evaluation/crossfile.py)."""
+    from training.evaluation.crossfile import build_context
+    from training.evaluation.retrieval import Retriever, query_text
+
+    hits = Retriever.load(index).top_k(query_text(prefix, suffix), k)
+    return build_context(tokenizer, [c for c, _ in hits], language, budget).text + prefix
+
+
 def run(args: argparse.Namespace) -> int:
     """Hook for training/__main__.py's COMMANDS registry."""
     complete_args(args)
@@ -125,10 +137,17 @@ def complete_main(argv: Sequence[str] | None = None) -> str:
 def complete_args(args: argparse.Namespace) -> str:
     """Load the model(s), generate, print the text."""
     prefix, suffix = resolve_text(args)
+    k = getattr(args, "context", 0)
+    if k and getattr(args, "index", None) is None:
+        raise ValueError("--context K needs --index DIR: a retrieval index (evaluate --retrieval builds one)")
     # A folder or a Hub id (training/adapter_source.py); resolved before the base model is loaded.
     adapter, _ = resolve_adapter_arg(args.adapter, getattr(args, "adapter_revision", None))
     dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
     model, tokenizer, _, _ = load_models(args.base, args.base_revision, adapter, dtype)
+    if k:
+        prefix = with_retrieved_context(
+            tokenizer, prefix, suffix, args.index, k, args.context_tokens, args.language
+        )
     text = complete(model, tokenizer, prefix, suffix, args.max_new_tokens, args.mode)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return text

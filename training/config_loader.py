@@ -191,10 +191,18 @@ def recipe_mapping(cls: type, recipe: str, overrides: dict[str, Any] | None = No
     for key in [*data, *(overrides or {})]:
         if key not in known:
             source = "--set" if key in (overrides or {}) else str(path)
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{source}: unknown field {key!r}{hint}")
+            raise ValueError(f"{source}: {unknown_field(cls, key, known)}")
     return strategies_as_strings({"recipe_name": path.stem, **data, **(overrides or {})})
+
+
+def unknown_field(cls: type, key: Any, known: set[str]) -> str:
+    """Why `key` is no field of `cls`: renamed (`cls.RENAMED_FIELDS` names the new key) or a typo."""
+    renamed = getattr(cls, "RENAMED_FIELDS", {})
+    if key in renamed:
+        return f"field {key!r} was renamed to TRL's name: write {renamed[key]} instead"
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown field {key!r}{hint}"
 
 
 def field_flags(extra: list[str]) -> list[tuple[str, str]]:
@@ -224,6 +232,8 @@ def flag_overrides(cls: type, flags: list[tuple[str, str]]) -> dict[str, Any]:
     known = {f.name for f in dataclasses.fields(cls)}
     for flag, pair in flags:
         key = pair.partition("=")[0]
+        if key in getattr(cls, "RENAMED_FIELDS", {}):
+            raise ValueError(f"unrecognized arguments: {flag} ({unknown_field(cls, key, known)})")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean --{close[0]}?" if close else ""

@@ -67,6 +67,22 @@ class EvalConfig:
             "api_valid (names exist, calls bind); seeded by infill_seed"
         },
     )
+    # Execution tasks (training/evaluation/execution.py): a @task body as the hole, passed when the example's
+    # workflows, run in the sandbox, return the original outputs.
+    exec_tasks: int = field(
+        default=0,
+        metadata={
+            "help": "execution tasks to cut (0: none; e.g. 100): held-out example files are run in a "
+            "sandbox first, so this takes minutes; seeded by infill_seed"
+        },
+    )
+    exec_max_new_tokens: int = field(default=384, metadata={"help": "tokens a generated task body may take"})
+    exec_timeout: int = field(default=60, metadata={"help": "wall-clock seconds per sandboxed run"})
+    exec_reference_budget: int = field(
+        default=30, metadata={"help": "seconds the original file may take; slower files are excluded"}
+    )
+    exec_workers: int | None = field(default=None, metadata={"help": "parallel runs; default: CPU cores"})
+    exec_memory_mb: int = field(default=4096, metadata={"help": "address-space limit of each run (MB)"})
     infill_from: str | None = field(
         default=None,
         metadata={
@@ -108,6 +124,17 @@ class EvalConfig:
         default=True, metadata={"help": "teacher-forced nats/char and /token of the middles (PSM and SPM)"}
     )
     bootstrap_seed: int = 0
+    # Retrieval-augmented systems (training/evaluation/retrieval_benchmark.py, docs/EVALUATION.md).
+    retrieval: bool = field(
+        default=False,
+        metadata={"help": "also score base and adapter with BM25-retrieved train chunks in the prompt"},
+    )
+    retrieval_index: str | None = field(
+        default=None,
+        metadata={"help": "index folder (built there from the train split if absent; default: beside --out)"},
+    )
+    retrieval_k: int = field(default=5, metadata={"help": "chunks retrieved per task"})
+    retrieval_tokens: int = field(default=512, metadata={"help": "token budget of the retrieved context"})
 
     def __post_init__(self) -> None:
         problems = _type_problems(self)
@@ -130,10 +157,18 @@ _POSITIVE = (
     "prefix_tokens",
     "suffix_tokens",
     "ngram_max_tokens",
+    "retrieval_k",
+    "retrieval_tokens",
+    "exec_max_new_tokens",
+    "exec_timeout",
+    "exec_reference_budget",
+    "exec_workers",
+    "exec_memory_mb",
 )
 _NON_NEGATIVE = (
     "infill_tasks",
     "api_tasks",
+    "exec_tasks",
     "infill_seed",
     "decontam_context",
     "decontam_min_chars",
@@ -176,6 +211,8 @@ def _value_problems(c: EvalConfig) -> list[str]:
         out.append(f"fresh_cutoff={c.fresh_cutoff!r} is not a YYYY-MM-DD date")
     if c.dtype is not None and c.dtype not in DTYPES:
         out.append(f"dtype={c.dtype!r}: use one of {', '.join(DTYPES)}")
+    if c.retrieval_index is not None and not c.retrieval:
+        out.append("retrieval_index is set but retrieval is off: add --retrieval (or drop the index)")
     return out
 
 

@@ -35,6 +35,7 @@ OPTIONAL_FIELDS = (
     "nats_per_char_spm",
     "nats_per_token_spm",
     "api_valid",
+    "pass_at_1",
 )
 
 
@@ -90,6 +91,7 @@ def build_results(
     perplexity: Mapping[str, Any],
     infilling: Mapping[str, Any] | None = None,
     api_usage: Mapping[str, Any] | None = None,
+    execution: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble a results dict in the §4 key order and validate it."""
     results: dict[str, Any] = {
@@ -103,6 +105,8 @@ def build_results(
         results["infilling"] = dict(infilling)
     if api_usage is not None:
         results["api_usage"] = dict(api_usage)
+    if execution is not None:
+        results["execution"] = dict(execution)
     validate_results(results)
     return results
 
@@ -186,12 +190,44 @@ def validate_results(results: Mapping[str, Any]) -> None:
             _check_infill_block(f"infilling.{model}", infilling[model])
         for name, block in (infilling.get("baselines") or {}).items():
             _check_infill_block(f"infilling.baselines.{name}", block)
+        _check_retrieval(results, "infilling", evaluated)
     api = results.get("api_usage")
     if api is not None and api.get("tasks_file"):
         for model in evaluated:
             if api.get(model) is None:
                 raise EvalResultsError(f"api_usage lacks '{model}'")
             _check_infill_block(f"api_usage.{model}", api[model])
+        _check_retrieval(results, "api_usage", evaluated)
+    execution = results.get("execution")
+    if execution is not None:
+        if not isinstance(execution, Mapping) or "tasks_file" not in execution or "summary" not in execution:
+            raise EvalResultsError("execution must be an object with 'tasks_file' and 'summary'")
+        if any(m in execution for m in MODEL_KEYS) or "baselines" in execution:
+            for model in evaluated:
+                if execution.get(model) is None:
+                    raise EvalResultsError(f"execution lacks '{model}'")
+                _check_infill_block(f"execution.{model}", execution[model])
+            for name in ("pass_body", "reference"):
+                _check_infill_block(
+                    f"execution.baselines.{name}", (execution.get("baselines") or {}).get(name)
+                )
+            _check_retrieval(results, "execution", evaluated)
+
+
+def _check_retrieval(results: Mapping[str, Any], section: str, evaluated: list[str]) -> None:
+    """`<section>.retrieval` (evaluate --retrieval): each model + retrieval in the shape of the plain blocks,
+    a leak count, and the settings that made it."""
+    block = results[section].get("retrieval")
+    if block is None:
+        return
+    if not isinstance((results["settings"].get("retrieval")), Mapping):
+        raise EvalResultsError(f"{section}.retrieval is present but settings.retrieval is not")
+    for model in evaluated:
+        if block.get(model) is None:
+            raise EvalResultsError(f"{section}.retrieval lacks '{model}'")
+        _check_infill_block(f"{section}.retrieval.{model}", block[model])
+    if not isinstance((block.get("leaks") or {}).get("count"), int):
+        raise EvalResultsError(f"{section}.retrieval.leaks.count must be an integer")
 
 
 def write_results(path: str | os.PathLike, results: Mapping[str, Any]) -> None:
@@ -256,6 +292,12 @@ def print_summary(results: Mapping[str, Any], console: Console | None = None) ->
         from training.evaluation.report import infilling_table
 
         console.print(infilling_table(results["infilling"]))
+        if results["infilling"].get("retrieval"):  # the same models with retrieved context
+            console.print(
+                infilling_table(
+                    results["infilling"]["retrieval"], "infilling, both models WITH retrieved context"
+                )
+            )
     if results.get("api_usage"):
         from training.evaluation.report import infilling_table
 

@@ -136,7 +136,17 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     from flyte_llama_common.atomic import write_text_atomic
     from training import infill
     from training.eval_results import build_results, print_summary, write_results
-    from training.evaluation import api_benchmark, decontam, intervals, likelihood, scoring, suite
+    from training.evaluation import (
+        api_benchmark,
+        decontam,
+        exec_benchmark,
+        execution,
+        intervals,
+        likelihood,
+        sandbox,
+        scoring,
+        suite,
+    )
 
     # A folder or a Hub id (downloaded now, before the slow loads); the id as given is what is recorded.
     adapter_dir, adapter_rev = resolve_adapter_arg(args.adapter, args.adapter_revision)
@@ -192,6 +202,15 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         if args.api_tasks > 0
         else []
     )
+    exec_tasks, exec_summary = (
+        exec_benchmark.cut_tasks(records, tokenizer, args, verdict if index is not None else None)
+        if args.exec_tasks > 0
+        else ([], None)
+    )
+    if exec_tasks and args.git_dirs:
+        exec_tasks, _ = suite.with_freshness(
+            exec_tasks, args.dataset, args.dataset_revision, args.git_dirs, args.fresh_cutoff
+        )
     fresh_summary = None
     if tasks and args.git_dirs:
         tasks, fresh_summary = suite.with_freshness(
@@ -267,6 +286,43 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         )
         api_block["summary"] = api_benchmark.summary(api_tasks)
         outputs += api_outputs
+    retrieval_settings = None
+    exec_scored = [t for t in exec_tasks if execution.is_scored(t)]
+    if args.retrieval and (scored or api_block or exec_scored):  # base/adapter + retrieval, same tasks
+        from training.evaluation import retrieval_benchmark as rb
+
+        retriever, index_dir = rb.open_index(args, splits)
+        passes = lambda: model_passes(model)  # noqa: E731
+        if scored:
+            infilling["retrieval"], rows = rb.score(
+                passes, model, tokenizer, scored, contents, args, retriever, systems, fresh
+            )
+            outputs += rows
+        if api_block:
+            plain = rb.plain_rows(outputs, "api_usage")
+            api_fresh = (
+                [t.fresh for t in api_scored] if any(t.fresh is not None for t in api_scored) else None
+            )
+            api_block["retrieval"], rows = rb.score(
+                passes, model, tokenizer, api_scored, contents, args, retriever, plain, api_fresh, api=True
+            )
+            outputs += rows
+        retrieval_settings = rb.settings(args, index_dir, retriever)
+    exec_block = None
+    if exec_tasks:
+        exec_block = {"tasks_file": exec_benchmark.TASKS_FILE, "summary": exec_summary}
+        if exec_scored:
+            block, exec_outputs = exec_benchmark.score(
+                lambda: model_passes(model), model, tokenizer, exec_scored, contents, args
+            )
+            exec_block.update(block)
+            outputs += exec_outputs
+            if args.retrieval:
+                exec_block["retrieval"], rows = exec_benchmark.score_retrieval(
+                    lambda: model_passes(model), model, tokenizer, exec_scored, contents, args, retriever,
+                    rb.plain_rows(outputs, "execution"),
+                )  # fmt: skip
+                outputs += rows
     # Local paths are recorded relative to the results' folder: the file gets published (ARCHITECTURE §4).
     base_rev = base_revision or getattr(model.config, "_commit_hash", None)
     models = {"base": {"id": portable_location(base, args.out), "revision": base_rev}}
@@ -301,7 +357,21 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         "fresh_cutoff": args.fresh_cutoff,
         "baselines": (dict(baseline_info) if (scored or api_scored) and args.baselines else None),
         "api_tasks": args.api_tasks,
+        "execution": (
+            {
+                "tasks": args.exec_tasks,
+                "max_new_tokens": args.exec_max_new_tokens,
+                "timeout_s": args.exec_timeout,
+                "reference_budget_s": args.exec_reference_budget,
+                "memory_mb": args.exec_memory_mb,
+                "isolation": sandbox.isolation()[0],
+            }
+            if args.exec_tasks
+            else None
+        ),
     }
+    if retrieval_settings is not None:
+        settings["retrieval"] = retrieval_settings
     results = build_results(
         dataset={
             "id": portable_location(args.dataset, args.out),
@@ -313,10 +383,13 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         perplexity=perplexity,
         infilling={"tasks_file": infill.TASKS_FILE, **infilling} if tasks else None,
         api_usage=api_block,
+        execution=exec_block,
     )
     write_results(args.out, results)
     if api_tasks:
         infill.write_tasks(Path(args.out).with_name(api_benchmark.TASKS_FILE), api_tasks)
+    if exec_tasks:
+        infill.write_tasks(Path(args.out).with_name(exec_benchmark.TASKS_FILE), exec_tasks)
     if tasks:
         infill.write_tasks(Path(args.out).with_name(infill.TASKS_FILE), tasks)
     if outputs:  # what each model wrote for each task: for reading, not part of the §4 contract

@@ -6,15 +6,16 @@ A document is split at two uniform random character positions into prefix / midd
     SPM: BOS <PRE> <SUF> enc'(suffix) <MID> enc(prefix + middle) <EOT>       (Code Llama's SPM variant)
     CLM: BOS enc(document)
 
-and EOS closes every document (the model must learn to stop). `enc'` is Code Llama's "no leading space"
-encoding: SentencePiece prepends "▁" to a piece, which is right at the start of a file and wrong in the middle
-of one, so Code Llama encodes `"☺" + piece` and drops the sentinel's tokens. Suffix and middle are encoded
-with `enc'`, the prefix with `enc` in both layouts: exactly the prompts Code Llama's own inference builds
-(`infilling_prompt_tokens` in facebookresearch/codellama: `<PRE> {pre} <SUF>{suf} <MID>` and, suffix first,
-`<PRE> <SUF>{suf} <MID> {pre}`). In SPM the prefix and the middle are one piece, so no token is split at
-their boundary; with an empty prefix that piece is the middle alone, encoded with `enc'` as in PSM.
-The special tokens are never put into text: every sequence is concatenated from ids, so no tokenizer can
-re-split them.
+and EOS closes every document (the model must learn to stop). As in Code Llama, FIM is applied only to
+documents that fit one context; a longer document is cut into CLM chunks (training.prepare).
+`enc'` is Code Llama's "no leading space" encoding: SentencePiece prepends "▁" to a piece, which is right at
+the start of a file and wrong in the middle of one, so Code Llama encodes `"☺" + piece` and drops the
+sentinel's tokens. Suffix and middle are encoded with `enc'`, the prefix with `enc` in both layouts: exactly
+the prompts Code Llama's own inference builds (`infilling_prompt_tokens` in facebookresearch/codellama: `<PRE>
+{pre} <SUF>{suf} <MID>` and, suffix first, `<PRE> <SUF>{suf} <MID> {pre}`). In SPM the prefix and the middle
+are one piece, so no token is split at their boundary; with an empty prefix that piece is the middle alone,
+encoded with `enc'` as in PSM. The special tokens are never put into text: every sequence is concatenated from
+ids, so no tokenizer can re-split them.
 
 `plan_fim` (the only random step, fed an explicit numpy Generator) decides the mode and the split;
 `fim_pieces` lists the texts to encode; `assemble` joins the encoded pieces. Keeping those apart lets
@@ -208,12 +209,15 @@ def fim_pieces(plan: FimPlan) -> list[tuple[str, bool]]:
     return [(plan.suffix, False), (plan.prefix + plan.middle, bool(plan.prefix))]
 
 
-def assemble(plan: FimPlan, pieces: list[list[int]], tokens: FimTokens, add_eos: bool = True) -> list[int]:
-    """Join encoded pieces (from `fim_pieces`) and the special tokens into one training sequence."""
+def assemble(
+    plan: FimPlan, pieces: list[list[int]], tokens: FimTokens, add_eos: bool = True, add_bos: bool = True
+) -> list[int]:
+    """Join encoded pieces (from `fim_pieces`) and the special tokens into one training sequence.
+    `add_bos=False` / `add_eos=False` are for CLM chunks that continue / do not end a document."""
     eos = [tokens.eos_id] if add_eos else []
     bos = _bos(tokens)
     if plan.mode == "clm":
-        return bos + pieces[0] + eos
+        return (bos if add_bos else []) + pieces[0] + eos
     if plan.mode == "psm":
         prefix, suffix, middle = pieces
         pre, suf, mid, eot = tokens.prefix_id, tokens.suffix_id, tokens.middle_id, tokens.eot_id

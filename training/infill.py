@@ -261,7 +261,14 @@ def load_tasks(source: str, revision: str | None = None) -> list[Task]:
             )
         import pyarrow.parquet as pq
 
-        rows = [r for shard in shards for r in pq.read_table(shard, columns=list(TASK_NAMES)).to_pylist()]
+        # Columns a config written before some optional ones existed lacks take their defaults (from_row).
+        rows = [
+            r
+            for shard in shards
+            for r in pq.read_table(
+                shard, columns=[c for c in TASK_NAMES if c in pq.read_schema(shard).names]
+            ).to_pylist()
+        ]
         return [Task.from_row(r) for r in rows]
     from datasets import load_dataset
 
@@ -272,7 +279,8 @@ def load_tasks(source: str, revision: str | None = None) -> list[Task]:
             f"could not load the `{CONFIG_NAME}` config of {source!r} at revision {revision!r} ({exc}); "
             "pass a tasks .jsonl or a local dataset folder, or leave out --infill-from"
         ) from exc
-    return [Task.from_row(r) for r in ds.select_columns(list(TASK_NAMES)).to_list()]
+    columns = [c for c in TASK_NAMES if c in ds.column_names]
+    return [Task.from_row(r) for r in ds.select_columns(columns).to_list()]
 
 
 def decode_middle(tokenizer, ids: Sequence[int]) -> str:

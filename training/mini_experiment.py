@@ -1,6 +1,6 @@
 """The mini experiment: offline, on CPU, one command shows that the method works at small scale.
 
-    python -m training.mini_experiment --dataset /tmp/corpus-real --out /tmp/mini-exp [--budget-minutes 20]
+    python -m training.mini_experiment --dataset /tmp/corpus-real --out /tmp/mini-exp [--seed 0]
 
 1. pretrain  a small Llama from scratch on Python's standard library with FIM (`training.pretrain`,
              recipe `mini-pretrain`): the stand-in for Code Llama                        → OUT/run/base/
@@ -14,10 +14,11 @@ Evaluation reads the whole test split by default (`--eval-bytes 0`); `--eval-byt
 subset instead (N bytes per repo, files in SHA-256 order of repo/path). Either way the files are written as a
 dataset folder OUT/test-subset-<hash>/.
 
-The budget is kept by time-capped stages: pretraining stops (annealed) after PRETRAIN_SHARE of the budget,
-and fine-tuning's step count is capped to what fits FINETUNE_SHARE of it at the throughput pretraining just
-measured on this machine. Every stage is timed; OUT/mini_experiment.json records the numbers, both caps and
-what each stage actually did, the commands and the versions.
+Every stage is sized in steps and tokens by its recipe (`mini-pretrain`'s max_steps, `mini-lora`'s
+max_steps), never by the clock, so a rerun with the same seed gives the same models on any machine. The
+recipes' step counts were chosen to fit about 20 minutes on 2 CPU cores; `--budget-minutes` only reports
+whether the run did. Every stage is timed; OUT/mini_experiment.json records the numbers, what each stage did,
+the commands and the versions.
 """
 
 from __future__ import annotations
@@ -41,16 +42,6 @@ from rich.table import Table
 from flyte_llama_common.atomic import staged_dir, write_text_atomic
 
 PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "trl", "peft", "accelerate")
-# Share of --budget-minutes pretraining may take before it stops early (its log says so): the rest is for
-# fine-tuning (FINETUNE_SHARE + data preparation), evaluation of the whole test split (~15%) and start-up.
-PRETRAIN_SHARE = 0.36
-# Share of the budget fine-tuning's steps are sized for. The Trainer has no wall-time stop, so the step count
-# is capped up front: budget seconds × pretraining's measured tokens/s × FINETUNE_SPEED ÷ tokens per step.
-FINETUNE_SHARE = 0.27
-# A LoRA step (batch × max_length, packed) on the same model runs at about this fraction of the speed of a
-# pretraining step of as many tokens on CPU: frozen weights skip their gradients, but the Trainer, the
-# padding-free packed batches and unmerged LoRA matmuls cost more (measured: ~0.45–0.55 on 2 cores).
-FINETUNE_SPEED = 0.45
 
 
 def build_test_subset(dataset: str, parent: Path, bytes_per_repo: int) -> dict[str, Any]:
@@ -122,19 +113,13 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
 
     pre_overrides: dict[str, Any] = {"seed": args.seed}
     pre_config = load_pretrain_config(args.pretrain_recipe, pre_overrides)
-    if pre_config.max_minutes is None and args.budget_minutes:
-        pre_config.max_minutes = round(args.budget_minutes * PRETRAIN_SHARE, 2)
     with timed(times, "pretrain"):
         pretrain_log = pretrain(pre_config, base_dir)
 
-    lora_overrides = {"dataset": args.dataset, "model_name_or_path": str(base_dir), "seed": args.seed}
+    lora_overrides = {"dataset_name": args.dataset, "model_name_or_path": str(base_dir), "seed": args.seed}
     lora_overrides["data_seed"] = args.seed
     keys = list(recipe_dict(args.lora_recipe, lora_overrides))
     lora_config = load_recipe(args.lora_recipe, lora_overrides)
-    recipe_steps = lora_config.max_steps
-    if args.budget_minutes and recipe_steps > 0:
-        lora_config.max_steps = finetune_steps(lora_config, pretrain_log, args.budget_minutes)
-        lora_overrides["max_steps"] = lora_config.max_steps
     with timed(times, "finetune"):
         lora_summary = train(lora_config, run_dir, recipe_keys=keys)
 
@@ -160,7 +145,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         "command": shlex.join([sys.executable, "-m", "training.mini_experiment", *sys.argv[1:]]),
         "stage_commands": {
             "pretrain": f"python -m training.pretrain --recipe {args.pretrain_recipe} --out {base_dir} "
-            f"--set seed={args.seed} max_minutes={pre_config.max_minutes}",
+            f"--set seed={args.seed} max_steps={pre_config.max_steps}",
             "finetune": f"python -m training train --recipe {args.lora_recipe} --dataset {args.dataset} "
             f"--output-dir {run_dir} --set model_name_or_path={base_dir} seed={args.seed} "
             f"data_seed={args.seed} max_steps={lora_config.max_steps}",
@@ -175,7 +160,7 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
         "pretrain": {k: v for k, v in pretrain_log.items() if k not in ("files", "log_history", "config")},
         "finetune": {
             **lora_summary,
-            "max_steps": {"recipe": recipe_steps, "used": lora_config.max_steps},
+            "max_steps": lora_config.max_steps,
             "validation_loss": _final_eval_loss(run_dir / "adapter"),
         },
         "test_subset": subset,
@@ -191,18 +176,6 @@ def run_experiment(args: argparse.Namespace) -> dict[str, Any]:
     write_text_atomic(out / "mini_experiment.json", json.dumps(report, indent=2) + "\n")
     print_report(report)
     return report
-
-
-def finetune_steps(lora_config, pretrain_log: dict[str, Any], budget_minutes: float) -> int:
-    """The recipe's max_steps, or fewer: what fits FINETUNE_SHARE of the budget at the tokens/s pretraining
-    measured on this machine a moment ago (× FINETUNE_SPEED for a LoRA step). At least 10 steps."""
-    tokens_per_s = pretrain_log.get("tokens_per_s") or 0.0
-    per_step = lora_config.per_device_train_batch_size * lora_config.gradient_accumulation_steps
-    per_step *= lora_config.max_length
-    if tokens_per_s <= 0 or per_step <= 0:
-        return lora_config.max_steps
-    fits = int(budget_minutes * 60 * FINETUNE_SHARE * tokens_per_s * FINETUNE_SPEED / per_step)
-    return max(10, min(lora_config.max_steps, fits))
 
 
 def _final_eval_loss(adapter_dir: Path) -> float | None:
@@ -302,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="experiment folder (e.g. /tmp/mini-exp)")
     parser.add_argument(
         "--budget-minutes", type=float, default=20.0,
-        help=f"wall budget; pretraining stops early after {PRETRAIN_SHARE * 100:.0f}%% of it (0 = no cap)",
+        help="wall time the run is expected to fit, reported only: stages stop on steps, never on time",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of both training stages")
     parser.add_argument(

@@ -57,7 +57,9 @@ def add_recipe_args(parser) -> None:
         default="tiny",
         help="recipe name (training/recipes/) or a .yaml path; --config FILE is the same (TRL's name)",
     )
-    parser.add_argument("--dataset", help="dataset folder or Hub id (overrides the recipe's `dataset`)")
+    parser.add_argument(
+        "--dataset", help="dataset folder or Hub id: an alias of --dataset_name (the recipe field)"
+    )
     parser.add_argument("--dataset-revision", help="Hub dataset revision (tag or commit)")
     add_set_option(
         parser,
@@ -87,6 +89,38 @@ def train_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+PLAN_HELP = "what a recipe will do on a dataset: tokens, packed rows, steps, warmup, evals, memory"
+
+
+def plan_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `python -m training plan` (no model is loaded)."""
+    add_recipe_args(parser)
+    parser.add_argument(
+        "--world-size", "--world_size", type=positive_int, default=1, help="processes (GPUs) to plan for"
+    )
+    parser.add_argument(
+        "--tokenizer", help="tokenizer folder to count tokens with (default: the recipe's, when local)"
+    )
+    parser.add_argument(
+        "--chars-per-token",
+        type=positive_float,
+        default=None,
+        help="without a tokenizer, estimate tokens from characters at this ratio (default 3.0)",
+    )
+    return parser
+
+
 def complete_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The options of `python -m training complete` (added to `parser` when one is given)."""
     p = parser or argparse.ArgumentParser(prog="python -m training complete", description=COMPLETE_HELP)
@@ -109,4 +143,16 @@ def complete_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
         help="at most this many new tokens (capped at what the model's context leaves after the prompt)",
     )
     p.add_argument("--dtype", help="bfloat16 | float16 | float32 (default: bfloat16 on GPU, else float32)")
+    p.add_argument(
+        "--context",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="put the K best BM25 chunks of --index before the prefix, as evaluate --retrieval does (0: off)",
+    )
+    p.add_argument("--index", type=Path, help="retrieval index folder (evaluate --retrieval builds one)")
+    p.add_argument(
+        "--context-tokens", type=positive_int, default=512, help="token budget of the retrieved context"
+    )
+    p.add_argument("--language", default="python", help="language of the code, for the context's comments")
     return p

@@ -1,9 +1,11 @@
 """Documents → training sequences: tokenize, chunk to the context, apply FIM, close with EOS.
 
 The output is a `datasets.Dataset` with one `input_ids` column, which TRL's SFTTrainer takes as is (and
-packs). Long documents are cut in their text (training.data.chunk_spans) to a character budget estimated
-from the token budget, so every character is tokenized once: as part of its chunk's CLM text or FIM pieces,
-all those of a batch in two batched calls, so the Rust tokenizer does the heavy lifting on all cores.
+packs). FIM applies to documents that fit one context only, as in Code Llama; a longer one becomes CLM
+chunks, BOS and the leading space on the first, EOS on the last. Long documents are cut in their text
+(training.data.chunk_spans) to a character budget estimated from the token budget, so every character is
+tokenized once: as part of its chunk's CLM text or FIM pieces, all those of a batch in two batched calls,
+so the Rust tokenizer does the heavy lifting on all cores.
 `python -m training prepare --recipe R --dataset D --dump N FILE.jsonl` writes what the model sees.
 """
 
@@ -54,6 +56,13 @@ class Chunked:
     doc: int  # index of the document in its batch
     text: str
     char_cut: bool  # starts inside a line (a line longer than a whole chunk was cut)
+    first: bool = True  # starts the document: BOS and SentencePiece's leading space
+    last: bool = True  # ends the document: EOS
+
+    @property
+    def whole(self) -> bool:
+        """The whole document in one context: the only chunks FIM may apply to."""
+        return self.first and self.last
 
 
 @dataclass
@@ -115,21 +124,31 @@ class Preparer:
 
     def chunk(self, texts: list[str], languages: list[str]) -> list[Chunked]:
         """Cut the batch's documents to `max_chars` characters each. Text only: nothing is tokenized here."""
-        return [
-            Chunked(i, text[start:end], is_char_cut(text, start))
-            for i, text in enumerate(texts)
-            for start, end in chunk_spans(text, languages[i], self.max_chars)
-        ]
+        out = []
+        for i, text in enumerate(texts):
+            spans = chunk_spans(text, languages[i], self.max_chars)
+            for k, (start, end) in enumerate(spans):
+                out.append(Chunked(i, text[start:end], is_char_cut(text, start), k == 0, k == len(spans) - 1))
+        return out
 
     def finish(
         self, chunks: list[Chunked], languages: list[str], rng: np.random.Generator, first_index: int = 0
     ) -> list[Example]:
         """A batch's chunks (from `chunk`) → Examples. All randomness is drawn here, in chunk order."""
-        # Plan FIM for every chunk of the batch first (the only randomness, drawn in chunk order), then
-        # encode all pieces in two batched calls: with and without SentencePiece's leading space. A CLM
-        # chunk is one piece with the leading space, exactly as a whole document.
-        plans = [plan_fim(c.text, rng, self.fim_rate, self.spm_rate) for c in chunks]
-        pieces = [fim_pieces(plan) for plan in plans]
+        # Plan FIM for every whole document of the batch first (the only randomness, drawn in chunk order),
+        # then encode all pieces in two batched calls: with and without SentencePiece's leading space.
+        # Code Llama applies FIM "to documents that are not cut across multiple model contexts only"; the
+        # chunks of a longer document are CLM and draw nothing. Like a document cut by the context in
+        # Code Llama's packed stream, only the first chunk has BOS and the file-start space, only the last
+        # has EOS (a continuation is not a new file, and the model must not learn to stop mid-file).
+        plans = [
+            plan_fim(c.text, rng, self.fim_rate, self.spm_rate) if c.whole else FimPlan("clm", c.text, "", "")
+            for c in chunks
+        ]
+        pieces = [
+            fim_pieces(plan) if c.whole else [(c.text, c.first)]
+            for plan, c in zip(plans, chunks, strict=True)
+        ]
         spaced = [text for p in pieces for text, space in p if space]
         nospace = [text for p in pieces for text, space in p if not space]
         spaced_ids = iter(encode_pieces(self.tokenizer, spaced, leading_space=True))
@@ -137,7 +156,7 @@ class Preparer:
         out = []
         for plan, chunk, chunk_pieces in zip(plans, chunks, pieces, strict=True):
             ids = [next(spaced_ids if space else nospace_ids) for _, space in chunk_pieces]
-            input_ids = assemble(plan, ids, self.tokens)
+            input_ids = assemble(plan, ids, self.tokens, add_eos=chunk.last, add_bos=chunk.first)
             if len(input_ids) > self.max_length:
                 out.extend(self._split_again(chunk, languages[chunk.doc], rng, first_index + chunk.doc))
             else:
@@ -152,7 +171,18 @@ class Preparer:
         spans = chunk_spans(text, language, (len(text) + 1) // 2)
         if len(spans) < 2:
             raise ValueError(f"a {len(text)}-character chunk does not fit max_length={self.max_length}")
-        parts = [Chunked(0, text[a:b], chunk.char_cut if a == 0 else is_char_cut(text, a)) for a, b in spans]
+        # The halves of a chunk continue one another: the document no longer fits one context, so they are
+        # CLM, with BOS on the first and EOS on the last only where the chunk had them.
+        parts = [
+            Chunked(
+                0,
+                text[a:b],
+                chunk.char_cut if a == 0 else is_char_cut(text, a),
+                first=chunk.first and k == 0,
+                last=chunk.last and k == len(spans) - 1,
+            )
+            for k, (a, b) in enumerate(spans)
+        ]
         examples = self.finish(parts, [language], rng)
         for ex in examples:
             ex.doc_index, ex.resplit = doc, True

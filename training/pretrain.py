@@ -4,10 +4,13 @@ Every machine with Python has the standard library's sources, so an offline, CPU
 can be built from them: a Code Llama–style BPE (with the FIM tokens, `training.tiny`) is trained on a
 deterministic, byte-budgeted subset of the stdlib's `.py` files, then a small Llama is trained from scratch
 on the same text with the same FIM objective the fine-tuning uses (`training.prepare.Preparer`), so the base
-can already infill, as Code Llama can. The result is a folder that `AutoModelForCausalLM` / `AutoTokenizer`
-load, plus `pretrain_log.json` (files used, tokens seen, loss curve), written via a temp folder + rename.
+can already infill, as Code Llama can. Documents are packed into rows but attend only to themselves (position
+ids restart per document, which transformers turns into a block-diagonal causal mask), as fine-tuning's
+padding-free packing does. The run stops on `max_steps` / `max_tokens`, never on the clock, so the same recipe
+and seed give the same weights. The result is a folder that `AutoModelForCausalLM` / `AutoTokenizer` load,
+plus `pretrain_log.json` (files used, tokens seen, loss curve), written via a temp folder + rename.
 
-    python -m training.pretrain --recipe mini-pretrain --out runs/mini/base [--set max_minutes=7.2]
+    python -m training.pretrain --recipe mini-pretrain --out runs/mini/base [--set max_steps=1400]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 
 from training.config_loader import parse_overrides, recipe_mapping, rule_problems, type_problems
 from training.options import add_set_option
+from training.packing import Packed, pack_sequences
 from training.tiny_args import TINY_POSITIVE, TinyModelArguments, tiny_problems
 
 # Not "general Python code": tests, GUIs, demos, vendored packages and generated tables (codecs, pydoc
@@ -64,15 +68,17 @@ class PretrainConfig(TinyModelArguments):
     spm_rate: float = 0.5
     # --- optimisation ---------------------------------------------------------------------------------------
     batch_size: int = 8
-    max_steps: int = 200
+    max_steps: int = field(default=200, metadata={"help": "Optimizer steps: the run's length."})
+    max_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Stop after this many row tokens (batch_size × max_length per step), if fewer "
+                  "than max_steps give; null = max_steps alone."},
+    )  # fmt: skip
     learning_rate: float = 2e-3
     min_lr_ratio: float = field(default=0.1, metadata={"help": "Cosine decays to learning_rate × this."})
     warmup_steps: int = 20
     weight_decay: float = 0.1
     max_grad_norm: float = 1.0
-    max_minutes: float | None = field(
-        default=None, metadata={"help": "Stop early (logged) after this wall time; null = never."}
-    )
     logging_steps: int = 10
     seed: int = 0
 
@@ -94,7 +100,7 @@ class PretrainConfig(TinyModelArguments):
 PRETRAIN_RULES = {
     **{name: "positive" for name in (
         *TINY_POSITIVE, "stdlib_bytes", "max_file_bytes", "batch_size", "max_steps", "logging_steps",
-        "learning_rate",
+        "learning_rate", "max_tokens",
     )},
     **{name: "non_negative" for name in (
         "warmup_steps", "heldout_files", "weight_decay", "max_grad_norm", "seed",
@@ -140,10 +146,9 @@ def stdlib_files(config: PretrainConfig, root: Path | None = None) -> list[tuple
     return out
 
 
-def pack_blocks(tokenizer, texts: list[str], config: PretrainConfig, seed: int) -> np.ndarray:
-    """Texts → FIM/CLM sequences (each BOS … EOS, via the fine-tuning's Preparer) → one token stream → rows
-    of `max_length` tokens. Concatenate-and-cut is how GPT-style pretraining packs (StarCoder does FIM per
-    document, then the same): no padding, and documents are separated by EOS/BOS, not by the mask."""
+def pack_documents(tokenizer, texts: list[str], config: PretrainConfig, seed: int) -> Packed:
+    """Texts → FIM/CLM sequences (the fine-tuning's Preparer: FIM on documents that fit one context) →
+    document-isolated rows of `max_length` tokens."""
     from training.prepare import (  # heavy (datasets): imported when run, not for --help
         Preparer,
         iter_examples,
@@ -152,46 +157,42 @@ def pack_blocks(tokenizer, texts: list[str], config: PretrainConfig, seed: int) 
     preparer = Preparer(tokenizer, config.max_length, config.fim_rate, config.spm_rate)
     rng = np.random.default_rng(seed)
     stream = [ex.input_ids for ex in iter_examples(preparer, texts, ["python"] * len(texts), rng)]
-    flat = np.fromiter((t for ids in stream for t in ids), dtype=np.int64)
-    n = len(flat) // config.max_length
-    if n == 0:
-        raise ValueError(
-            f"{len(flat)} tokens do not fill one {config.max_length}-token block: raise stdlib_bytes"
-        )
-    return flat[: n * config.max_length].reshape(n, config.max_length)
+    if not stream:
+        raise ValueError("no text to pretrain on: raise stdlib_bytes")
+    return pack_sequences(stream, config.max_length, tokenizer.pad_token_id)
 
 
-def lr_at(step: int, config: PretrainConfig, elapsed_s: float = 0.0) -> float:
-    """Linear warmup, then cosine decay to `learning_rate × min_lr_ratio` at `max_steps` — or at
-    `max_minutes`, whichever comes first. Decaying by the time budget too (as "Cramming", Geiping &
-    Goldstein 2022, does) means a run that a slow or shared CPU stops early still ends annealed."""
+def total_steps(config: PretrainConfig) -> int:
+    """`max_steps`, or fewer when `max_tokens` (row tokens) is reached first."""
+    if config.max_tokens is None:
+        return config.max_steps
+    return min(
+        config.max_steps, max(1, math.ceil(config.max_tokens / (config.batch_size * config.max_length)))
+    )
+
+
+def lr_at(step: int, config: PretrainConfig) -> float:
+    """Linear warmup, then cosine decay to `learning_rate × min_lr_ratio` at the run's last step."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
-    if config.max_minutes:
-        progress = max(progress, elapsed_s / (config.max_minutes * 60))
+    progress = (step - config.warmup_steps) / max(1, total_steps(config) - config.warmup_steps)
     cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return config.learning_rate * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
-def mean_loss(model, blocks: np.ndarray, batch_size: int) -> float:
-    """Mean next-token loss (nats) over `blocks` (every row fully scored)."""
-    import torch
-
-    with torch.no_grad():
-        return _mean_loss(model, blocks, batch_size)
-
-
-def _mean_loss(model, blocks: np.ndarray, batch_size: int) -> float:
+def mean_loss(model, packed: Packed, batch_size: int) -> float:
+    """Mean next-token loss (nats) over every labelled token of `packed` (documents isolated)."""
     import torch
 
     model.eval()
     total, count = 0.0, 0
-    for i in range(0, len(blocks), batch_size):
-        x = torch.from_numpy(blocks[i : i + batch_size])
-        loss = model(input_ids=x, labels=x, use_cache=False).loss
-        total += loss.item() * x.numel()
-        count += x.numel()
+    with torch.no_grad():
+        for i in range(0, len(packed), batch_size):
+            batch = packed.rows(slice(i, i + batch_size))
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            if n:
+                total += model(**batch, use_cache=False).loss.item() * n
+                count += n
     model.train()
     return total / max(count, 1)
 
@@ -216,9 +217,9 @@ def pretrain(
     texts = [text for _, text in train_files]
     # The context trained at is the model's maximum: evaluation's default context is what was trained.
     tokenizer, model = build_tiny(texts, config, config.max_length, config.seed)
-    blocks = pack_blocks(tokenizer, texts, config, config.seed)
-    eval_blocks = (
-        pack_blocks(tokenizer, [t for _, t in heldout], config, config.seed + 1) if heldout else None
+    packed = pack_documents(tokenizer, texts, config, config.seed)
+    heldout_packed = (
+        pack_documents(tokenizer, [t for _, t in heldout], config, config.seed + 1) if heldout else None
     )
     prep_s = time.monotonic() - t0
 
@@ -229,31 +230,29 @@ def pretrain(
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.95))
-    order = np.random.default_rng(config.seed).permutation(len(blocks))
+    order = np.random.default_rng(config.seed).permutation(len(packed))
+    steps = total_steps(config)
     history: list[dict[str, Any]] = []
     model.train()
-    start, tokens, step, stopped = time.monotonic(), 0, 0, "max_steps"
-    bar = tqdm(total=config.max_steps, desc="pretrain", unit="step")
+    start, tokens, real_tokens = time.monotonic(), 0, 0
+    bar = tqdm(total=steps, desc="pretrain", unit="step")
     running = []
-    for step in range(config.max_steps):
-        elapsed = time.monotonic() - start
-        if config.max_minutes is not None and elapsed > config.max_minutes * 60:
-            stopped = "max_minutes"
-            break
+    for step in range(steps):  # steps only: the clock never decides what the model sees
         idx = [order[(step * config.batch_size + j) % len(order)] for j in range(config.batch_size)]
-        x = torch.from_numpy(blocks[idx])
+        batch = packed.rows(idx)
         for group in optimizer.param_groups:
-            group["lr"] = lr = lr_at(step, config, elapsed)
-        loss = model(input_ids=x, labels=x, use_cache=False).loss
+            group["lr"] = lr = lr_at(step, config)
+        loss = model(**batch, use_cache=False).loss
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        tokens += x.numel()
+        tokens += batch["input_ids"].numel()
+        real_tokens += int((batch["labels"] != -100).sum())
         running.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{running[-1]:.3f}", tok_s=f"{tokens / (time.monotonic() - start):.0f}")
-        if (step + 1) % config.logging_steps == 0 or step + 1 == config.max_steps:
+        if (step + 1) % config.logging_steps == 0 or step + 1 == steps:
             history.append(
                 {
                     "step": step + 1,
@@ -265,8 +264,6 @@ def pretrain(
                 }
             )
             running = []
-    else:
-        step = config.max_steps
     bar.close()
     train_s = time.monotonic() - start
     log = {
@@ -276,15 +273,20 @@ def pretrain(
         "files": {"train": [rel for rel, _ in train_files], "heldout": [rel for rel, _ in heldout]},
         "corpus_sha256": hashlib.sha256("\0".join(texts).encode()).hexdigest(),
         "train_bytes": sum(len(t.encode("utf-8")) for t in texts),
-        "train_blocks": len(blocks),
-        "block_tokens": int(blocks.size),
-        "tokens_seen": tokens,
-        "epochs": round(tokens / max(blocks.size, 1), 3),
-        "steps": step,
-        "stopped_by": stopped,
+        "train_rows": len(packed),
+        "row_tokens": int(packed.input_ids.size),
+        "padding_tokens": packed.padding,
+        "sequences": packed.documents,
+        "tokens_seen": tokens,  # row tokens (batch_size × max_length per step), padding included
+        "labelled_tokens_seen": real_tokens,
+        "epochs": round(tokens / max(packed.input_ids.size, 1), 3),
+        "steps": steps,
+        "stopped_by": "max_steps" if steps == config.max_steps else "max_tokens",
         "parameters": sum(p.numel() for p in model.parameters()),
         "final_train_loss": history[-1]["loss"] if history else None,
-        "heldout_loss": mean_loss(model, eval_blocks, config.batch_size) if eval_blocks is not None else None,
+        "heldout_loss": mean_loss(model, heldout_packed, config.batch_size)
+        if heldout_packed is not None
+        else None,
         "prepare_s": round(prep_s, 2),
         "train_s": round(train_s, 2),
         "tokens_per_s": round(tokens / max(train_s, 1e-9), 1),

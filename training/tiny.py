@@ -44,6 +44,22 @@ func main() {
 '''
 
 
+# Learning merges: every "\n" is a word of its own, then CodeLlamaTokenizer's Metaspace (spaces become "▁",
+# one prefix space, no split at spaces, so indentation runs like "▁▁▁▁" stay single tokens). Llama's
+# SentencePiece never joins a newline to other text; a BPE that learned `:\n▁▁▁▁` would split a token at the
+# start of every line-aligned hole, a training/inference mismatch Code Llama does not have. Only merges
+# matter: CodeLlamaTokenizer rebuilds its pre-tokenizer on every load (plain Metaspace), but a BPE applies
+# learned merges only, and none of them contains a newline, so no token ever crosses one.
+def training_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """The pre-tokenizer the tiny BPE learns its merges under (see above)."""
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split("\n", behavior="isolated"),
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False),
+        ]
+    )
+
+
 def build_tiny_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 512) -> CodeLlamaTokenizer:
     """Train a small Code Llama–style BPE on `texts` (deterministic for the same texts) and wrap it.
 
@@ -53,8 +69,7 @@ def build_tiny_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 5
         raise ValueError(f"vocab_size={vocab_size} is too small: need at least {MIN_VOCAB}")
     texts = list(texts) if texts is not None else [_FALLBACK_TEXT]
     bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
-    # Same pre-tokenization as CodeLlamaTokenizer: spaces become "▁", one prefix space, no splitting.
-    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    bpe.pre_tokenizer = training_pre_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=SPECIAL + BYTE_TOKENS,

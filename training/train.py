@@ -31,6 +31,7 @@ from trl import SFTTrainer
 
 from flyte_llama_common.atomic import replace_dir
 from flyte_llama_common.ids import is_local_path
+from training import schedule
 from training.config import TrainConfig, to_yaml
 from training.data import load_corpus
 from training.modeling import load_base_model, load_tokenizer, pin_revision
@@ -61,19 +62,24 @@ def train(
             )
             return done
 
-    splits = (config.train_split,) + ((config.eval_split,) if config.eval_split else ())
-    corpus = load_corpus(config.dataset, config.dataset_revision, splits)
-    model, tokenizer, base_id, base_revision = _load_base(config, corpus[config.train_split], run_dir)
+    train_split, eval_split = config.dataset_train_split, config.dataset_test_split
+    corpus = load_corpus(
+        config.dataset_name, config.dataset_revision, (train_split,) + ((eval_split,) if eval_split else ())
+    )
+    model, tokenizer, base_id, base_revision = _load_base(config, corpus[train_split], run_dir)
 
     preparer = Preparer(tokenizer, config.max_length, config.effective_fim_rate, config.spm_rate)
     train_ds, train_stats = prepare_split(
-        corpus[config.train_split], preparer, config.seed, "prepare train", config.max_train_docs
+        corpus[train_split], preparer, config.seed, "prepare train", config.max_train_docs
     )
     eval_ds = None
-    if config.eval_split:  # evaluated unpacked (eval_packing: false): a loss per whole document
+    if eval_split:  # evaluated unpacked (eval_packing: false): a loss per whole document
         eval_ds, _ = prepare_split(
-            corpus[config.eval_split], preparer, config.seed + 1, "prepare eval", config.max_eval_docs
+            corpus[eval_split], preparer, config.seed + 1, "prepare eval", config.max_eval_docs
         )
+    # The same rows per optimizer step on any number of GPUs: accumulation comes from the world size. It is
+    # set before the trainer exists (its accelerator reads it); the steps need the packed row count.
+    config.gradient_accumulation_steps = schedule.accumulation(config, config.world_size)
     # Padding-free packed batches have no padding to exclude; otherwise count non-padding positions.
     config.include_num_input_tokens_seen = "all" if config.packing or config.padding_free else "non_padding"
 
@@ -91,6 +97,8 @@ def train(
             task_type="CAUSAL_LM",
         ),
     )
+    plan = schedule.derive(config, len(trainer.train_dataset), config.world_size)
+    schedule.apply(trainer.args, plan)
     if finished is None:
         result = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
         runtime = float(result.metrics.get("train_runtime", 0.0))
@@ -111,12 +119,13 @@ def train(
         "fim_rate": config.effective_fim_rate,
         "spm_rate": config.spm_rate,
         "max_length": config.max_length,
-        "dataset": {"id": portable(config.dataset, run_dir), "revision": config.dataset_revision},
+        "dataset": {"id": portable(config.dataset_name, run_dir), "revision": config.dataset_revision},
+        "schedule": plan.as_dict(),  # what the recipe's tokens and fractions came to on this run
         # What trained this adapter (the card lists these, not the versions of the machine that renders it).
         "versions": library_versions(),
     }
     config.model_revision = base_revision
-    keys = list(dict.fromkeys([*(recipe_keys or []), "model_revision", "dataset", "dataset_revision"]))
+    keys = list(dict.fromkeys([*(recipe_keys or []), "model_revision", "dataset_name", "dataset_revision"]))
     recipe = _published_recipe(config, keys, run_dir)
     # adapter_config.json keeps a local base as its absolute path: PEFT (AutoPeftModelForCausalLM) resolves
     # a relative one against the working directory. model_card.stage rewrites it to the Hub id for publishing,
@@ -236,7 +245,7 @@ def _published_recipe(config: TrainConfig, keys: list[str], run_dir: Path) -> st
             return {k: walk(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v) for v in value]
-        if isinstance(value, str) and (key in ("dataset", "model_name_or_path") or os.path.isabs(value)):
+        if isinstance(value, str) and (key in ("dataset_name", "model_name_or_path") or os.path.isabs(value)):
             return portable(value, run_dir)
         return value
 
@@ -329,7 +338,9 @@ def print_summary(log_history: list[dict], summary: dict, stats, adapter_dir: Pa
     table = Table(title="training summary")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_row("steps", str(summary["global_step"]))
+    planned = summary["schedule"]
+    table.add_row("steps (planned)", f"{summary['global_step']} ({planned['total_steps']})")
+    table.add_row("warmup steps", str(planned["warmup_steps"]))
     table.add_row("train tokens seen", f"{summary['train_tokens']:,}")
     table.add_row("tokens/s", f"{summary['train_tokens'] / runtime:,.0f}")
     table.add_row("documents → sequences", f"{stats.documents:,} → {stats.chunks:,}")

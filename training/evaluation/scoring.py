@@ -14,8 +14,8 @@ from typing import Any
 from training.evaluation import intervals, metrics
 
 FILL_METRICS = ("exact_match", "exact_match_strict", "edit_similarity", "valid_fill")
-# Reported only by the benchmarks whose rows carry them (the API-usage tasks).
-OPTIONAL_METRICS = ("api_valid",)
+# Reported only by the benchmarks whose rows carry them (API-usage tasks; execution tasks).
+OPTIONAL_METRICS = ("api_valid", "pass_at_1")
 # (reported name, per-task numerator key, per-task denominator key)
 LIKELIHOOD_METRICS = tuple(
     (f"nats_per_{unit}_{mode}", f"nll_{mode}", f"{unit}s_{mode}" if unit == "token" else "chars")

@@ -1,0 +1,147 @@
+"""`evaluate --retrieval` end to end on tiny models: four systems on the same tasks, paired differences, the
+leak count, the index built beside the results (and reused), the config's checks, and the card's table."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from training.eval_config import EvalConfig
+from training.eval_results import EvalResultsError, validate_results
+from training.evaluate import evaluate_main
+from training.tiny import build_tiny_model, build_tiny_tokenizer
+
+TEST = (
+    "from flytekit import task, workflow\n\n\n"
+    "@task\ndef scale_values(values: list, factor: int) -> list:\n"
+    "    scaled_output_values = [value * factor for value in values]\n"
+    "    return scaled_output_values\n\n\n"
+    "@workflow\ndef wf(values: list = [1, 2]) -> list:\n    return scale_values(values=values, factor=3)\n"
+)
+# The train split holds the test file's hole lines in another file: retrieval can leak them.
+TRAIN = (
+    "def scale_helper(values, factor):\n"
+    "    scaled_output_values = [value * factor for value in values]\n"
+    "    return scaled_output_values\n\n\n"
+    "def other(x):\n    return x + 1\n"
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rag")
+    tok = build_tiny_tokenizer([TEST, TRAIN], vocab_size=400)
+    build_tiny_model(tok, max_position_embeddings=512).save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    peft_model = get_peft_model(build_tiny_model(tok, max_position_embeddings=512), LoraConfig(r=4))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    peft_model.save_pretrained(root / "adapter")
+    ds = root / "ds"
+    (ds / "data").mkdir(parents=True)
+    test = [{"content": TEST, "repo": "flytesnacks", "path": "wf.py", "language": "python"}]
+    train = [{"content": TRAIN, "repo": "flytekit", "path": "helpers.py", "language": "python"}]
+    datasets.Dataset.from_list(test).to_parquet(ds / "data" / "test-00000-of-00001.parquet")
+    datasets.Dataset.from_list(train).to_parquet(ds / "data" / "train-00000-of-00001.parquet")
+    return root
+
+
+@pytest.mark.slow
+def test_four_systems_paired_differences_and_leaks(world, tmp_path):
+    out = tmp_path / "eval_results.json"
+    args = [
+        "--base",
+        str(world / "base"),
+        "--adapter",
+        str(world / "adapter"),
+        "--dataset",
+        str(world / "ds"),
+    ]
+    rest = ["--infill-tasks", "4", "--api-tasks", "3", "--max-new-tokens", "3", "--no-likelihood"]
+    off = ["--no-decontaminate", "--no-baselines", "--retrieval", "--retrieval-k", "2"]
+    results = evaluate_main([*args, "--out", str(out), *rest, *off])
+    validate_results(results)
+    block = results["infilling"]["retrieval"]
+    assert set(block) >= {"base", "adapter", "differences", "leaks", "context", "examples"}
+    tasks = results["infilling"]["base"]["overall"]["tasks"]
+    assert block["base"]["overall"]["tasks"] == block["adapter"]["overall"]["tasks"] == tasks
+    assert {
+        "base+retrieval - base",
+        "adapter+retrieval - adapter",
+        "adapter - base+retrieval",
+        "adapter+retrieval - base+retrieval",
+    } <= set(block["differences"])
+    d = block["differences"]["base+retrieval - base"]["overall"]["edit_similarity"]
+    assert d["ci95"][0] <= d["value"] <= d["ci95"][1]
+    leaks = block["leaks"]
+    # the two long hole lines of scale_values are in helpers.py: whenever they are holes, they leak
+    holes = [json.loads(line) for line in out.with_name("infilling_tasks.jsonl").read_text().splitlines()]
+    long_in_train = [
+        t
+        for t in holes
+        if t["middle"].strip() and t["middle"].strip() in TRAIN and len(t["middle"].strip()) >= 20
+    ]
+    assert (
+        long_in_train
+        and leaks["count"] == len(long_in_train)
+        and set(leaks["task_ids"]) == {t["task_id"] for t in long_in_train}
+    )
+    assert leaks["leaked"]["base+retrieval"]["tasks"] == leaks["count"]
+    assert leaks["not_leaked"]["adapter"]["tasks"] == tasks - leaks["count"]
+    assert block["context"]["added_tokens_max"] <= 512
+    api = results["api_usage"]["retrieval"]
+    assert api["adapter"]["overall"]["tasks"] == results["api_usage"]["adapter"]["overall"]["tasks"]
+    assert "api_valid" in api["adapter"]["overall"]
+    settings = results["settings"]["retrieval"]
+    assert settings["k"] == 2 and settings["index"] == "./retrieval_index" and settings["chunks"] >= 2
+    assert (tmp_path / "retrieval_index" / "chunks.jsonl").is_file()
+    outputs = [json.loads(line) for line in out.with_name("infilling_outputs.jsonl").read_text().splitlines()]
+    models = {r["model"] for r in outputs}
+    assert models == {"base", "adapter", "base+retrieval", "adapter+retrieval"}
+    assert all("chunks" in r for r in outputs if r["model"].endswith("+retrieval"))
+
+    from model_card.eval_view import retrieval_view
+
+    view = retrieval_view(results["infilling"])
+    assert [r["name"] for r in view["rows"]] == [
+        "base model",
+        "base model + retrieval",
+        "**this adapter**",
+        "**this adapter** + retrieval",
+    ]
+    assert view["recommendation"].startswith("Use ")
+
+    # a broken retrieval block is refused
+    broken = json.loads(json.dumps(results))
+    del broken["infilling"]["retrieval"]["adapter"]
+    with pytest.raises(EvalResultsError, match="retrieval lacks 'adapter'"):
+        validate_results(broken)
+
+
+def test_retrieval_config_is_checked():
+    with pytest.raises(ValueError, match="retrieval_k=0 must be positive"):
+        EvalConfig(dataset="d", retrieval=True, retrieval_k=0)
+    with pytest.raises(ValueError, match="retrieval is off"):
+        EvalConfig(dataset="d", retrieval_index="idx")
+    assert EvalConfig(dataset="d", retrieval=True).retrieval_tokens == 512
+
+
+def test_open_index_never_replaces_a_folder_that_is_not_an_index(tmp_path):
+    from training.evaluation.retrieval_benchmark import open_index
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    config = EvalConfig(dataset="d", retrieval=True, retrieval_index=str(mine))
+    with pytest.raises(FileExistsError, match="not a retrieval index"):
+        open_index(config, {"train": None})
+    assert (mine / "notes.txt").read_text() == "keep me"
+    fresh = EvalConfig(dataset="d", retrieval=True, retrieval_index=str(tmp_path / "new"))
+    with pytest.raises(ValueError, match="needs a train split"):
+        open_index(fresh, {"test": None})
