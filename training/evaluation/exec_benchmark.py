@@ -2,9 +2,10 @@
 cut `@task`-body tasks, and score base, adapter and two fixed systems on whether the filled file's workflows
 return the original outputs (pass@1, greedy), with the infilling metrics, intervals and paired differences.
 
-The fixed systems bracket the scale: `pass_body` (the body is `pass`) should pass ≈ never, since a task that
-passes with a body that only raises is set aside as not exercised; `reference` (the original body, run
-through the same fill-and-run path) must pass every task, or the harness is broken.
+The fixed systems bracket the scale: `pass_body` (the body is `pass`) is the floor a model must beat (it
+passes tasks that return nothing and whose effects the outputs do not show; one that passes with a body
+that only raises is set aside as not exercised); `reference` (the original body, run through the same
+fill-and-run path) must pass every task, or the harness is broken.
 """
 
 from __future__ import annotations
