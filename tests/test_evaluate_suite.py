@@ -7,14 +7,13 @@ import json
 
 import datasets
 import pytest
-import torch
 from gitrepos import GitRepo
-from peft import LoraConfig, get_peft_model
+from tinyrun import save_base_and_adapter
 
 from training.eval_results import validate_results
 from training.evaluate import evaluate_main
 from training.infill import read_tasks
-from training.tiny import build_tiny_model, build_tiny_tokenizer
+from training.tiny import build_tiny_tokenizer
 
 OLD = (
     "import os\n\n\ndef shared(first_value, second_value):\n    total_amount = first_value + second_value\n"
@@ -40,15 +39,7 @@ def world(tmp_path_factory):
     repo.commit({"wf.py": OLD}, when="2022-03-01T00:00:00+00:00")
     sha = repo.commit({"wf.py": OLD + NEW, "flyte_wf.py": FLYTE}, when="2024-06-01T00:00:00+00:00")
     tok = build_tiny_tokenizer([OLD + NEW, TRAIN], vocab_size=400)
-    base = build_tiny_model(tok, max_position_embeddings=256)
-    base.save_pretrained(root / "base")
-    tok.save_pretrained(root / "base")
-    peft_model = get_peft_model(build_tiny_model(tok, max_position_embeddings=256), LoraConfig(r=4))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
-    peft_model.save_pretrained(root / "adapter")
+    save_base_and_adapter(root, tok, 256)
     ds = root / "ds"
     (ds / "data").mkdir(parents=True)
     test = [

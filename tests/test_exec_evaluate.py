@@ -8,19 +8,18 @@ from pathlib import Path
 
 import datasets
 import pytest
-import torch
 from gitrepos import GitRepo, write_config
-from peft import LoraConfig, get_peft_model
 from test_execution import EXAMPLE
 from test_model_card import eval_results as card_results
 from test_model_card import render
+from tinyrun import save_base_and_adapter
 
 from dataset_builder.__main__ import main as build_main
 from model_card.dataset_card import render_dataset_card
 from model_card.model_card import card_metrics, split_front_matter
 from training.eval_results import read_results
 from training.evaluate import evaluate_main
-from training.tiny import build_tiny_model, build_tiny_tokenizer
+from training.tiny import build_tiny_tokenizer
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +38,7 @@ def world(tmp_path_factory):
     argv = ["build", "--config", str(config), "--mirrors", str(root / "mirrors"), "--out", str(root / "ds")]
     assert build_main([*argv, "--cache-dir", str(root / "cache"), "--no-progress"]) == 0
     tok = build_tiny_tokenizer([EXAMPLE, "def base(a):\n    return a\n"], vocab_size=400)
-    base = build_tiny_model(tok, max_position_embeddings=512)
-    base.save_pretrained(root / "base")
-    tok.save_pretrained(root / "base")
-    peft_model = get_peft_model(build_tiny_model(tok, max_position_embeddings=512), LoraConfig(r=4))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
-    peft_model.save_pretrained(root / "adapter")
+    save_base_and_adapter(root, tok, 512)
     out = root / "eval" / "eval_results.json"
     evaluate_main(
         [

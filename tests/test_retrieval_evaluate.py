@@ -7,13 +7,12 @@ import json
 
 import datasets
 import pytest
-import torch
-from peft import LoraConfig, get_peft_model
+from tinyrun import save_base_and_adapter
 
 from training.eval_config import EvalConfig
 from training.eval_results import EvalResultsError, validate_results
 from training.evaluate import evaluate_main
-from training.tiny import build_tiny_model, build_tiny_tokenizer
+from training.tiny import build_tiny_tokenizer
 
 TEST = (
     "from flytekit import task, workflow\n\n\n"
@@ -35,14 +34,7 @@ TRAIN = (
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("rag")
     tok = build_tiny_tokenizer([TEST, TRAIN], vocab_size=400)
-    build_tiny_model(tok, max_position_embeddings=512).save_pretrained(root / "base")
-    tok.save_pretrained(root / "base")
-    peft_model = get_peft_model(build_tiny_model(tok, max_position_embeddings=512), LoraConfig(r=4))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
-    peft_model.save_pretrained(root / "adapter")
+    save_base_and_adapter(root, tok, 512)
     ds = root / "ds"
     (ds / "data").mkdir(parents=True)
     test = [{"content": TEST, "repo": "flytesnacks", "path": "wf.py", "language": "python"}]

@@ -24,6 +24,7 @@ original file returns?
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import json
@@ -205,6 +206,7 @@ def blob_sha(text: str) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+@functools.cache
 def environment_key() -> str:
     """What a cached run depends on besides the file: the runner's code, Python and the libraries."""
     from importlib.metadata import PackageNotFoundError, version
