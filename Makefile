@@ -6,18 +6,55 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; on a GPU machine use e.g. TORCH_SPEC="torch==2.13.0" with your CUDA index.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-fast lint demo mini-experiment clean
+.PHONY: setup test test-fast test-lowest lint demo mini-experiment constraints clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (pip's log: $(VENV)/pip.log) ..."
 	@$(PY) -m pip install --quiet --upgrade pip > $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
 	@$(PY) -m pip install --quiet "$(TORCH_SPEC)" >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
-	@$(PY) -m pip install --quiet -e ".[dev,flyte]" >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
+	@$(PY) -m pip install --quiet -e ".[dev,flyte]" -c constraints.txt >> $(VENV)/pip.log 2>&1 || (cat $(VENV)/pip.log; exit 1)
 	@$(PY) -c "import torch, transformers, trl, peft, datasets; print('installed: torch', torch.__version__, '| transformers', transformers.__version__, '| trl', trl.__version__, '| peft', peft.__version__, '| datasets', datasets.__version__)"
 	touch $@
+
+# uv (from PyPI) for the two targets below, in a venv of its own so that neither needs `make setup`.
+UV_VENV ?= build/venv-uv
+UV := $(UV_VENV)/bin/uv
+$(UV):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet uv
+
+# constraints.txt: the exact version of everything the project and its image extras install on the Flyte image's
+# platform (Linux x86_64, Python 3.11), torch at TORCH_SPEC. The image (workflows.py) installs exactly these;
+# `make setup` and the README's install use them as pip constraints. Current pins are kept (uv reads the file
+# it writes); `make constraints UPGRADE=--upgrade` moves them all to the newest releases.
+IMAGE_EXTRAS := flyte gpu eval track
+UPGRADE ?=
+constraints: $(UV)
+	echo "$(TORCH_SPEC)" | $(UV) pip compile pyproject.toml $(addprefix --extra ,$(IMAGE_EXTRAS)) --constraint - \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make constraints" \
+	    --quiet $(UPGRADE) -o constraints.txt
+	{ printf '%s\n' \
+	    '# Exact versions for the Flyte image (workflows.py IMAGE installs exactly these lines) and for local installs:' \
+	    '#   pip install -e ".[dev,flyte]" -c constraints.txt' \
+	    '# Resolved by uv for Linux x86_64 + Python 3.11 with the extras $(IMAGE_EXTRAS) and $(TORCH_SPEC).' \
+	    '# Regenerate with `make constraints` (keeps these pins; UPGRADE=--upgrade moves them); never edit by hand.'; \
+	  cat constraints.txt; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+# The declared floors: the lowest versions of the direct dependencies that uv's resolver allows
+# (--resolution lowest-direct), with the fast tests run on them, in a venv of their own (from PyPI, ~5 min).
+# torch is installed first as TORCH_SPEC (the local CPU wheel) and kept: a bare torch floor would pull a
+# multi-GB CUDA build. Not part of `make test`/CI: run it when a dependency or its floor changes.
+LOWEST_VENV ?= build/venv-lowest
+test-lowest: $(UV)
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	echo "$(TORCH_SPEC)" | $(UV) pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct \
+	    --constraint - -e ".[dev,flyte,eval,track]"
+	$(LOWEST_VENV)/bin/python -m pytest -m "not slow" -x -q -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,11 +2,13 @@
 
     python push.py dataset --folder DIR --repo-id ORG/NAME [--tag vX.Y.Z|auto] [--private]
         [--create-pr] [--dry-run]
-    python push.py model   --folder DIR --repo-id ORG/NAME [--tag TAG|auto] [--merged] [--private] [--dry-run]
+    python push.py model   --folder DIR --repo-id ORG/NAME [--tag TAG|auto] [--private] [--dry-run]
 
 The token comes from HF_TOKEN or a saved login (`huggingface-cli login`); --dry-run needs neither a token
-nor a network. With --merged the adapter is merged into its base and saved under `merged/` of the SAME repo
-in the SAME commit (one version, one tag: adapter and merged model cannot drift apart).
+nor a network. A model folder is a staged adapter (hub/flyte-llama-<name>) or a staged merged model
+(hub/flyte-llama-<name>-merged, from `python -m model_card.stage ... --merged`): the merged model is its own
+repo (`--repo-id ORG/NAME-merged`), because serving engines load a model from a repo root, not a subfolder;
+both carry the same version.json, so `--tag auto` gives them the same tag.
 Refused with one `error:` line and exit 2, --dry-run included: a repo id the Hub would reject, a symbolic
 link or special file anywhere in the folder (links are never followed), a malformed adapter_config.json /
 eval_results.json / manifest.json, an absolute path of this machine in the published metadata, and a folder
@@ -30,7 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="kind", required=True)
-    for kind, help_text in (("dataset", "a dataset folder"), ("model", "a staged model folder (hub/...)")):
+    kinds = (("dataset", "a dataset folder"), ("model", "a staged adapter or merged model folder (hub/...)"))
+    for kind, help_text in kinds:
         p = sub.add_parser(kind, help=f"publish {help_text}")
         p.add_argument("--folder", type=Path, required=True)
         p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
@@ -43,10 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument("--private", action="store_true", help="create the repo private (if it is new)")
         p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
         p.add_argument("--dry-run", action="store_true", help="list operations and check the folder, offline")
-        if kind == "model":
-            p.add_argument(
-                "--merged", action="store_true", help="also publish the merged model under merged/"
-            )
     return parser.parse_args(argv)
 
 
@@ -57,13 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     except UnsafeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    build_extra = None
-    if getattr(args, "merged", False):
-        from model_card.stage import build_merged  # imports peft/torch: only when asked
-
-        def build_extra(tmp: Path) -> dict[str, Path]:
-            return build_merged(args.folder, tmp)
-
     try:
         result = publish(
             args.folder,
@@ -72,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
             tag=args.tag,
             private=args.private,
             create_pr=args.create_pr,
-            build_extra=build_extra,
             dry_run=args.dry_run,
         )
     except PushError as err:

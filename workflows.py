@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from flytekit import (
     Cache,
+    Deck,
     ImageSpec,
     Resources,
     Secret,
@@ -65,24 +66,18 @@ HF_SECRET_KEY = "token"
 
 
 # --- the container image ------------------------------------------------------------------------------------
-def _pyproject_dependencies(extras: tuple[str, ...] = ("flyte", "gpu")) -> list[str]:
-    """The project's dependencies + `extras`, read from pyproject.toml so the image cannot drift from it."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    optional = project.get("optional-dependencies", {})
-    return [*project["dependencies"], *(dep for extra in extras for dep in optional[extra])]
-
+# constraints.txt pins every distribution the project and its image extras install (`make constraints`
+# writes it with uv; the README's install uses the same file). flytekit hashes the file into the image tag
+# and installs its lines as they are, so one tag always holds the same versions. Its torch is PyPI's Linux
+# wheel (CUDA).
+CONSTRAINTS = ROOT / "constraints.txt"
 
 # Only built by `pyflyte run --remote` / `pyflyte register`; local runs use the current virtualenv.
-# The default PyPI torch wheel for Linux bundles CUDA. git: the corpus builder reads repos with it.
+# git: the corpus builder reads repos with it.
 IMAGE = ImageSpec(
     name="flyte-llama",
-    python_version="3.11",
-    packages=_pyproject_dependencies(),
+    python_version="3.11",  # the Python constraints.txt was resolved for
+    requirements=str(CONSTRAINTS),
     apt_packages=["git"],
     registry=os.environ.get("FLYTE_LLAMA_REGISTRY", "localhost:30000"),  # the flytectl demo's registry
 )
@@ -253,7 +248,19 @@ def _train(spec: JobSpec, dataset: FlyteDirectory) -> FlyteDirectory:
     else:
         root = _workdir("train")
     run_dir = job_module.stage_train(make_job(spec, root), Path(dataset.download()))
+    if os.environ.get("RANK", "0") == "0":  # kfpytorch shows rank 0's decks; the others have no log
+        training_deck(run_dir)
     return FlyteDirectory(str(run_dir))
+
+
+def training_deck(run_dir: Path) -> Deck | None:
+    """The `training` Deck of the task's page: train and validation loss vs step, from the adapter's
+    training_log.json (Trainer's log_history); None when the log has no loss."""
+    from model_card.plots import loss_curve_html
+
+    log = json.loads((run_dir / "adapter" / "training_log.json").read_text())
+    html = loss_curve_html(log.get("log_history") or [])
+    return Deck("training", html) if html else None
 
 
 # Training is keyed on the corpus (config hash) + the recipe (values + overrides); the dataset folder's
@@ -261,7 +268,8 @@ def _train(spec: JobSpec, dataset: FlyteDirectory) -> FlyteDirectory:
 _TRAIN_CACHE = Cache(version=CACHE_VERSION, ignored_inputs=("spec", "dataset"))
 
 
-@task(container_image=IMAGE, cache=_TRAIN_CACHE)
+# enable_deck: the loss curve (training_deck) is on the task's page in the Flyte console.
+@task(container_image=IMAGE, cache=_TRAIN_CACHE, enable_deck=True)
 def train(spec: JobSpec, dataset: FlyteDirectory, config_sha256: str, recipe_sha256: str) -> FlyteDirectory:
     """job.stage_train in one process (CPU or one GPU): the RUN folder (RUN/adapter is the result)."""
     return _train(spec, dataset)
@@ -283,6 +291,7 @@ def _elastic(gpus: int):
         # The Trainer sees RANK/WORLD_SIZE and runs data-parallel; nnodes>1 would need the kubeflow operator.
         task_config=elastic_config(gpus),
         shared_memory=True,  # workers exchange tensors through /dev/shm, which is tiny in a default pod
+        enable_deck=True,  # rank 0's loss curve (training_deck)
     )
 
 

@@ -6,9 +6,10 @@
 No downloads: a randomly initialised Llama with Code Llama 7B's shapes (hidden 4096, 32 layers, 32 heads,
 intermediate 11008, vocab 32016) — throughput and memory do not depend on the weights. Both setups train
 LoRA r=16/alpha=32 on q,k,v,o,gate,up,down in bf16 with activation checkpointing:
-  recipe: documents chunked to 4096, best-fit-decreasing packed into 4096-token rows, padding-free
-          (one flat batch with position_ids restarting per document, as TRL's bfd packing feeds the model);
-  naive:  one document per row, padded to 4096 (the earlier attempt's setup).
+  recipe: documents chunked to the recipe's max_length (CONTEXT, read from the recipe: 16,384),
+          best-fit-decreasing packed into CONTEXT-token rows, padding-free (one flat batch with position_ids
+          restarting per document, as TRL's bfd packing feeds the model);
+  naive:  one document per row, padded to CONTEXT (the earlier attempt's setup).
 Prints real (non-padding) tokens/s, MFU and the ratio. MFU = 6 · params · tokens/s ÷ 989 TFLOP/s (H100 SXM
 dense bf16 peak); LoRA skips weight gradients, so a "LoRA-adjusted" MFU with 4 · params (forward +
 activation-gradient backward) is printed too. Attention FLOPs are not counted.
@@ -25,7 +26,17 @@ import numpy as np
 import torch
 
 PEAK_FLOPS = 989e12
-CONTEXT = 4096
+RECIPE = Path(__file__).resolve().parents[1] / "training" / "recipes" / "codellama-7b-lora.yaml"
+
+
+def _recipe_context() -> int:
+    """The recipe's max_length (the setting measured); pyyaml comes with transformers on the GPU machine."""
+    import yaml
+
+    return int(yaml.safe_load(RECIPE.read_text())["max_length"])
+
+
+CONTEXT = _recipe_context()
 CHUNK_BUDGET = CONTEXT - 16  # as training/prepare.py leaves room for the FIM tokens
 
 
@@ -53,7 +64,7 @@ def chunk_lengths(pool: list[int]) -> list[int]:
 
 
 def length_mix(path: str) -> dict[str, float]:
-    """What the whole corpus' length mix implies, with no model: the share of each 4096-token row that is
+    """What the whole corpus' length mix implies, with no model: the share of each CONTEXT-token row that is
     real tokens when every chunk gets its own padded row (naive) vs best-fit-decreasing packing (recipe).
     Their quotient bounds the recipe/naive throughput ratio when compute scales with row count (padded
     positions cost as much as real ones); attention's quadratic term moves the measured ratio off it."""
@@ -191,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lengths", required=True, help="JSON list of document token lengths")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--rows-per-step", type=int, default=2, help="per-device batch (recipe: 2)")
+    parser.add_argument("--rows-per-step", type=int, default=1, help="per-device batch (recipe: 1)")
     parser.add_argument("--shapes", choices=sorted(SHAPES), default="codellama-7b")
     parser.add_argument(
         "--device", default="cuda", help="cuda (the benchmark) or cpu (a smoke run, --shapes tiny)"
@@ -225,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{name}, {params / 1e9:.2f} B params, attention {attn}, rows/step {k}")
     print(f"packed row fill {fill:.1%}; naive mean document {np.mean(docs):.0f} tokens of {CONTEXT}")
     results = {}
-    for name, batches in (("recipe (bfd packed, padding-free)", packed), ("naive (padded to 4096)", naive)):
+    setups = (("recipe (bfd packed, padding-free)", packed), (f"naive (padded to {CONTEXT})", naive))
+    for name, batches in setups:
         tps = measure(model, batches, args.warmup)
         results[name] = tps
         mfu, lora_mfu = 6 * params * tps / PEAK_FLOPS, 4 * params * tps / PEAK_FLOPS

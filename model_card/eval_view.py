@@ -25,6 +25,8 @@ LABELS = {
     "previous_line": "baseline: repeat the previous line",
     "file_copy": "baseline: copy from the same file",
     "ngram": "baseline: 4-gram model of the train split",
+    "byte_unigram": "baseline: byte frequencies of the train split",
+    "byte_ngram": "baseline: byte n-gram of the train split (Witten-Bell)",
     "pass_body": "baseline: the body is `pass`",
     "reference": "the original body (harness check)",
 }
@@ -231,3 +233,26 @@ def exec_view(execution: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "outcomes": {LABELS.get(k, k): v for k, v in (execution.get("outcomes") or {}).items()},
         "timing": execution.get("timing") or {},
     }
+
+
+def bpb_view(section: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Held-out bits per byte of every system (models and the byte-count floors) with intervals, and the
+    paired differences in plain words; None when the results have no such section."""
+    if not section or not section.get("systems"):
+        return None
+    rows = []
+    for name, groups in section["systems"].items():
+        rec = groups["overall"]
+        ci = rec.get("ci95")
+        cell = f"{rec['bits_per_byte']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        rows.append({"name": LABELS.get(name, name), "documents": rec["documents"], "cell": cell})
+    sentences = []
+    for key, diff in (section.get("differences") or {}).items():
+        a, b = key.split(" - ")
+        ci = diff.get("ci95")
+        word = "fewer" if ci and ci[1] < 0 else "more" if ci and ci[0] > 0 else None
+        amount = f"{abs(diff['bits_per_byte']):.3f} bits/byte"
+        span = f" (95% interval [{ci[0]:+.3f}, {ci[1]:+.3f}])" if ci else ""
+        what = f"{amount} {word}" if word else f"no clear difference ({diff['bits_per_byte']:+.3f})"
+        sentences.append(f"{LABELS.get(a, a)} vs {LABELS.get(b, b)}: {what}{span}")
+    return {"rows": rows, "sentences": sentences}

@@ -21,9 +21,25 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from flyte_llama_common.ids import is_hub_id
-from model_card.eval_view import API_COLUMNS, api_view, exec_view, infilling_view, retrieval_view
+from model_card.eval_view import (
+    API_COLUMNS,
+    api_view,
+    bpb_view,
+    exec_view,
+    infilling_view,
+    retrieval_view,
+)
 
-TEMPLATE = Path(__file__).parent / "templates" / "model_card.md.j2"
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = TEMPLATES / "model_card.md.j2"
+
+
+def fim_usage() -> str:
+    """The infilling how-to (Code Llama's PSM prompt from token ids, and as text for servers), shared by the
+    adapter's card and the merged model's: both load a `model` and a `tokenizer` with the same prompt.
+    Static text (no template variables); `.j2` so that no Markdown formatter rewrites its code."""
+    return (TEMPLATES / "fim_usage.md.j2").read_text(encoding="utf-8").strip()
+
 
 # A Hub id is "name" or "org/name" (no path separators beyond one, no leading dot or slash).
 REQUIRED_FIELDS = (
@@ -234,8 +250,10 @@ def render_model_card(
     dataset_id: str | None = None,
     allow_local_dataset: bool = False,
     model_version: dict | None = None,
+    merged_repo_id: str | None = None,
 ) -> ModelCard:
-    """Render README.md for the staged model folder. `plots` = [(title, path relative to the repo)]."""
+    """Render README.md for the staged model folder. `plots` = [(title, path relative to the repo)];
+    `merged_repo_id`: the separate repo of the merged model (model_card/merged.py) the card links to."""
     summary = (training_log or {}).get("summary") or {}
     recipe = recipe or {}
     dataset = resolve_dataset(eval_results, training_log, dataset_id, allow_local_dataset)
@@ -276,6 +294,7 @@ def render_model_card(
         training=training_rows(adapter_config, summary, recipe),
         eval_settings=eval_results.get("settings") or {},
         ppl_tables={g: _metric_rows(ppl, g, ppl_keys) for g in ("overall", "by_repo", "by_language")},
+        bpb_view=bpb_view(eval_results.get("held_out_bits_per_byte")),
         infill_tables={
             g: _metric_rows(infill, g, infill_keys) for g in ("overall", "by_kind", "by_language")
         },
@@ -297,6 +316,8 @@ def render_model_card(
         versions=versions,
         versions_recorded=versions_recorded,
         model_version=model_version or {},  # version.json (model_card/identity.py): the tag to pin
+        fim_usage=fim_usage(),
+        merged_repo_id=merged_repo_id,
     )
 
 

@@ -1,4 +1,5 @@
-"""PNG plots for the model card: the loss curve and perplexity per repository, base vs adapter.
+"""PNG plots for the model card: the loss curve and perplexity per repository, base vs adapter; and the
+loss curve as inline SVG for the training task's Flyte Deck (workflows.py).
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, no global state, no display needed).
 PNG metadata carries no software version, so the same inputs give the same bytes and an unchanged
@@ -7,8 +8,11 @@ plot is skipped by the push.
 
 from __future__ import annotations
 
+import html
+import io
 from pathlib import Path
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -31,6 +35,33 @@ def loss_points(log_history: list[dict]) -> tuple[list[tuple[int, float]], list[
 
 def plot_loss_curve(log_history: list[dict], out_path: Path) -> Path | None:
     """Train and eval loss vs optimizer step; None when the log has no loss at all."""
+    fig = _loss_figure(log_history)
+    return _save(fig, out_path) if fig is not None else None
+
+
+def loss_curve_html(log_history: list[dict]) -> str | None:
+    """The loss curve of `plot_loss_curve` as an HTML fragment with an inline SVG (for a Flyte Deck: one
+    self-contained page, no image file to upload), and the last values in words; None without a loss."""
+    fig = _loss_figure(log_history)
+    if fig is None:
+        return None
+    FigureCanvasAgg(fig)
+    svg = io.StringIO()
+    # fonttype "none": labels stay <text> (searchable, crisp) instead of glyph paths.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "flyte-llama"}):
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    body = svg.getvalue()
+    body = body[body.index("<svg") :]  # drop the XML prolog and DOCTYPE: it is embedded in a page
+    train, evals = loss_points(log_history)
+    last = [
+        f"{name} {pts[-1][1]:.4f} at step {pts[-1][0]}"
+        for name, pts in (("train loss", train), ("validation loss", evals))
+        if pts
+    ]
+    return f"{body}\n<p>Last: {html.escape('; '.join(last))}.</p>\n"
+
+
+def _loss_figure(log_history: list[dict]) -> Figure | None:
     train, evals = loss_points(log_history)
     if not train and not evals:
         return None
@@ -46,7 +77,7 @@ def plot_loss_curve(log_history: list[dict], out_path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return _save(fig, out_path)
+    return fig
 
 
 def plot_perplexity_by_repo(eval_results: dict, out_path: Path) -> Path | None:

@@ -17,7 +17,6 @@ import fnmatch
 import functools
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +57,9 @@ ALLOW = {
         "recipe.yaml",
         VERSION_FILE,
         "plots/*.png",
-        *(f"merged/{p}" for p in MERGED_FILES + TOKENIZER_FILES),
     ],
+    # The merged model's own repo (model_card/merged.py): what a server loads from the root, and its card.
+    "merged": ["README.md", *MERGED_FILES, *TOKENIZER_FILES, "eval_results.json", VERSION_FILE],
     "dataset": [
         "README.md",
         "manifest.json",
@@ -69,6 +69,9 @@ ALLOW = {
         "execution/*.parquet",
     ],
 }
+# Paths an earlier layout published and the current one does not: deleted from the remote on the next push
+# (the adapter repo once carried the merged model under merged/, which no server could load).
+RETIRED = {"model": ["merged/*"]}
 PICKLES = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.npy"]
 REACH_TIMEOUT_S = 3.0
 # --tag auto: the version the folder was staged with (model_card.identity.staged_version).
@@ -77,6 +80,13 @@ AUTO_TAG = "auto"
 
 class PushError(RuntimeError):
     """Publishing cannot go on; the message says what to do. Raised before any write to the Hub."""
+
+
+def allow_list(folder: Path, kind: str) -> str:
+    """The ALLOW key of a folder: a model folder holding a full model (config.json) and no adapter is a
+    merged model's repo, published with its own allow-list and checks."""
+    merged = (folder / "config.json").is_file() and not (folder / "adapter_config.json").exists()
+    return "merged" if kind == "model" and merged else kind
 
 
 def matches(path: str, pattern: str) -> bool:
@@ -108,13 +118,11 @@ def hash_file(local: Path, path: str) -> LocalFile:
     return LocalFile(path, local, size, sha256.hexdigest(), git.hexdigest())
 
 
-def collect_files(
-    folder: Path, kind: str, extra: dict[str, Path] | None = None
-) -> tuple[list[LocalFile], list[tuple[str, str]]]:
-    """Allow-listed files of the folder (+ `extra` repo path → local file), and (path, reason) excluded.
+def collect_files(folder: Path, kind: str) -> tuple[list[LocalFile], list[tuple[str, str]]]:
+    """Allow-listed files of the folder, and (path, reason) of those excluded.
     A symbolic link or special file anywhere in the folder is a PushError: links are never followed."""
+    kind = allow_list(folder, kind)
     candidates = folder_files(folder)
-    candidates.update(extra or {})
     files, excluded = [], []
     for path, local in sorted(candidates.items()):
         parts = path.split("/")
@@ -175,6 +183,8 @@ def check_folder(folder: Path, kind: str) -> list[str]:
         return [f"{folder} is not a folder"]
     if kind == "dataset":
         return _check_dataset(folder)
+    if allow_list(folder, kind) == "merged":
+        return _check_merged(folder)
     problems = [f"missing {name}" for name in ("README.md", "adapter_config.json", "eval_results.json")]
     problems = [p for p in problems if not (folder / p.removeprefix("missing ")).is_file()]
     if not any(folder.glob("*.safetensors")):
@@ -201,6 +211,27 @@ def check_folder(folder: Path, kind: str) -> list[str]:
     if meta is None and text.startswith("---"):
         return [*problems, f"README.md front matter is not a YAML mapping: {RESTAGE}"]
     problems += check_card_metadata(text, eval_results)
+    return problems
+
+
+def _check_merged(folder: Path) -> list[str]:
+    """A merged model's repo: the weights a server loads from the root, and a card that says it is a merge
+    with the adapter's numbers (model_card/merged.py)."""
+    fix = "re-stage it with `python -m model_card.stage ... --merged`"
+    problems = [f"missing {n}" for n in ("README.md", "eval_results.json") if not (folder / n).is_file()]
+    if not any(folder.glob("*.safetensors")):
+        problems.append("missing model weights (*.safetensors)")
+    if problems:
+        return [f"{folder}: {p} ({fix})" for p in problems]
+    eval_results = _json(folder / "eval_results.json", fix)
+    text, meta = _front_matter(folder / "README.md", fix)
+    if meta is None and text.startswith("---"):
+        return [f"README.md front matter is not a YAML mapping: {fix}"]
+    problems = check_card_metadata(text, eval_results)
+    expected = {"base_model_relation": "merge", "library_name": "transformers"}
+    for key, value in expected.items():
+        if (meta or {}).get(key) and (meta or {}).get(key) != value:
+            problems.append(f"card metadata `{key}` is {(meta or {}).get(key)!r}, not {value!r}: {fix}")
     return problems
 
 
@@ -236,6 +267,7 @@ class Plan:
     repo_type: str
     files: list[LocalFile]
     excluded: list[tuple[str, str]]
+    allow: str = ""  # the ALLOW key deletions are limited to (default: repo_type)
     uploads: list[LocalFile] = field(default_factory=list)
     unchanged: list[LocalFile] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)
@@ -253,8 +285,10 @@ def diff_remote(plan: Plan, remote: list[Any]) -> Plan:
         r = remote_files.get(f.path)
         same = r is not None and (r.lfs.sha256 == f.sha256 if r.lfs else r.blob_id == f.git_sha1)
         (plan.unchanged if same else plan.uploads).append(f)
+    allow = plan.allow or plan.repo_type
+    patterns = ALLOW[allow] + RETIRED.get(allow, [])
     plan.deletions = sorted(
-        p for p in remote_files if p not in local and any(matches(p, pat) for pat in ALLOW[plan.repo_type])
+        p for p in remote_files if p not in local and any(matches(p, pat) for pat in patterns)
     )
     return plan
 
@@ -317,7 +351,6 @@ def publish(
     tag: str | None = None,
     private: bool = False,
     create_pr: bool = False,
-    build_extra: Callable[[Path], dict[str, Path]] | None = None,
     dry_run: bool = False,
     echo: Callable[[str], None] = print,
     online_check: Callable[[], None] | None = None,
@@ -327,8 +360,7 @@ def publish(
 
     `tag="auto"` tags the version the folder records: a dataset `v<manifest version>`, a model its
     version.json (model_card/identity.py), so a retrained model never reuses its corpus' tag.
-    `build_extra(tmp_dir)` (used for --merged) writes more files and returns {repo path: local file}; it
-    runs only after every check passed, so a slow merge never precedes a certain failure."""
+    A merged model's folder (`model_card.stage --merged`) is a model folder too, with its own allow-list."""
     if kind not in ALLOW:
         raise PushError(f"unknown repo kind {kind!r}: use 'model' or 'dataset'")
     _refusing(check_repo_id)(repo_id)
@@ -350,9 +382,8 @@ def publish(
     if wrong_repo:
         raise PushError(wrong_repo)
     if dry_run:
-        echo(format_plan(Plan(repo_id, kind, *collect_files(folder, kind)), remote_known=False))
-        if build_extra:
-            echo("  upload   merged/*  (built at push time from the base model; not built in a dry run)")
+        plan = Plan(repo_id, kind, *collect_files(folder, kind), allow=allow_list(folder, kind))
+        echo(format_plan(plan, remote_known=False))
         echo(
             f"  would: create_repo(exist_ok=True{', private' if private else ''}), one create_commit"
             f"{' as a PR' if create_pr else ''} of the changed files{f', create_tag({tag})' if tag else ''}"
@@ -364,18 +395,16 @@ def publish(
     token = resolve_token(token_getter)
     (online_check or check_online)()  # looked up at call time: tests may replace it
     api = api or HfApi(token=token)
-    with tempfile.TemporaryDirectory(prefix="flyte-llama-push-") as tmp:
-        extra = build_extra(Path(tmp)) if build_extra else None
-        plan = Plan(repo_id, kind, *collect_files(folder, kind, extra))
-        try:
-            return _execute(api, plan, tag=tag, private=private, create_pr=create_pr, echo=echo)
-        except HfHubHTTPError as err:  # before its base classes below
-            raise PushError(f"the Hub refused the request: {err}") from None
-        except (httpx2.HTTPError, OSError) as err:
-            raise PushError(
-                f"the connection to the Hub failed ({type(err).__name__}: {err}); "
-                "the commit is atomic, so the repo holds the previous or the new version: run the push again"
-            ) from None
+    plan = Plan(repo_id, kind, *collect_files(folder, kind), allow=allow_list(folder, kind))
+    try:
+        return _execute(api, plan, tag=tag, private=private, create_pr=create_pr, echo=echo)
+    except HfHubHTTPError as err:  # before its base classes below
+        raise PushError(f"the Hub refused the request: {err}") from None
+    except (httpx2.HTTPError, OSError) as err:
+        raise PushError(
+            f"the connection to the Hub failed ({type(err).__name__}: {err}); "
+            "the commit is atomic, so the repo holds the previous or the new version: run the push again"
+        ) from None
 
 
 def _execute(

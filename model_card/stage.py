@@ -4,6 +4,7 @@
         [--dataset-id ORG/flyte-llama-corpus] [--eval-results RUN/eval/eval_results.json]
         [--manifest DATASET/manifest.json]
         [--base-model-id ORG/NAME [--base-model-revision REV]] [--out hub/flyte-llama-<recipe>]
+        [--merged [--merged-repo-id ORG/NAME-merged] [--merge-base PATH]]
 
 Copies the allow-listed files of RUN/adapter/ (never PEFT's auto-generated README, pickles or checkpoints),
 eval_results.json and its infilling tasks file, renders the plots and the model card. The folder is built
@@ -15,6 +16,10 @@ file leading out of the run is refused; local paths recorded by the run become t
 adapter_config.json is written canonically (sorted keys and target modules: PEFT stores a set), so the same
 run always stages to the same bytes. The one absolute path kept is a local base's in adapter_config.json
 (the staged demo folder must load); the push refuses that folder until --base-model-id is given.
+
+--merged also stages the adapter merged into its base as its own repo folder (`<out>-merged`, for
+--merged-repo-id, default `<--repo-id>-merged`; model_card/merged.py): serving engines load a model from a
+repo root, never from a subfolder of the adapter's repo. `push.py model` pushes either folder.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from flyte_llama_common.schemas import InfillingConfigError, tasks_file_beside
 from model_card.identity import VERSION_FILE, corpus_version, model_version
 from model_card.model_card import CardError, render_model_card
 from model_card.plots import render_plots
-from model_card.publish import ALLOW, TOKENIZER_FILES, matches
+from model_card.publish import ALLOW, matches
 from model_card.safety import (
     LOCAL_BASE,
     UnsafeError,
@@ -51,7 +56,7 @@ from model_card.safety import (
 from training.eval_results import EvalResultsError, validate_results
 
 # From the adapter folder: everything the allow-list takes except the card, which is rendered here.
-ADAPTER_PATTERNS = [p for p in ALLOW["model"] if p != "README.md" and not p.startswith(("merged/", "plots/"))]
+ADAPTER_PATTERNS = [p for p in ALLOW["model"] if p != "README.md" and not p.startswith("plots/")]
 RERUN = "re-run `python -m training evaluate`"
 SET_LIKE = ("target_modules", "exclude_modules")  # PEFT keeps these as sets: their order is arbitrary
 
@@ -219,9 +224,20 @@ def stage_model(
     base_model_id: str | None = None,
     base_model_revision: str | None = None,
     allow_local_dataset: bool = False,
+    merged_repo_id: str | None = None,
+    merge_base: str | None = None,
 ) -> Path:
-    """Build `out_dir` (replacing it atomically) and return it."""
+    """Build `out_dir` (replacing it atomically) and return it. With `merged_repo_id`, also the merged
+    model's own repo folder `<out_dir>-merged` (model_card/merged.py), merged into `merge_base` (default:
+    the base the run recorded); the adapter folder is replaced only once the merged one is in place."""
     _check_ids(repo_id, dataset_id, base_model_id)
+    if merged_repo_id is not None:
+        _check_ids(merged_repo_id, None, None)
+        if merged_repo_id == repo_id:
+            raise StageError(
+                f"--merged-repo-id {merged_repo_id} is the adapter's repo: serving engines load a merged "
+                f"model from a repo root, so it needs its own id, e.g. {repo_id}-merged"
+            )
     if not (adapter_dir / "adapter_config.json").is_file() or not any(adapter_dir.glob("*.safetensors")):
         raise StageError(f"{adapter_dir} has no adapter_config.json + *.safetensors: is it RUN/adapter?")
     if not eval_results_path.is_file():
@@ -279,6 +295,7 @@ def stage_model(
         )
         plots = render_plots(training_log, eval_results, tmp)
         card = render_model_card(
+            merged_repo_id=merged_repo_id,
             repo_id=repo_id,
             eval_results=eval_results,
             adapter_config=card_config,
@@ -300,22 +317,43 @@ def stage_model(
         # mkdtemp/mkstemp make private files; a folder meant for publishing is readable like any checkout.
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+        if merged_repo_id is not None:
+            _stage_merged(tmp, out_dir, merged_repo_id, repo_id, adapter_dir, merge_base, allow_local_dataset)
     return out_dir
 
 
-def build_merged(adapter_dir: Path, out_dir: Path) -> dict[str, Path]:
-    """Merge the adapter into its base (peft `merge_and_unload`) and save it; returns repo path → file
-    under `merged/`. Loads the base named in adapter_config.json (a download for a Hub base)."""
-    from peft import AutoPeftModelForCausalLM  # heavy import, only for --merged
+def merged_dir(out_dir: Path) -> Path:
+    """Where the merged model's repo folder is staged: beside the adapter's, `<name>-merged`."""
+    return out_dir.with_name(f"{out_dir.name}-merged")
 
-    model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), dtype="auto")
-    model.merge_and_unload().save_pretrained(str(out_dir))  # safetensors
-    for name in TOKENIZER_FILES:
-        if (adapter_dir / name).is_file():
-            shutil.copy2(adapter_dir / name, out_dir / name)
-    return {
-        f"merged/{p.relative_to(out_dir).as_posix()}": p for p in sorted(out_dir.rglob("*")) if p.is_file()
-    }
+
+def _stage_merged(
+    staged: Path,
+    out_dir: Path,
+    repo_id: str,
+    adapter_id: str,
+    run_adapter: Path,
+    base: str | None,
+    local: bool,
+) -> None:
+    from model_card.merged import MergeError, stage_merged  # imports peft/torch: only for --merged
+
+    # Merged from the run's own adapter folder: its config names the base the run trained on (the staged
+    # one may name the Hub id instead, which the merge would download).
+    recorded = _adapter_config(run_adapter / "adapter_config.json", run_adapter.parent, None, None)
+    try:
+        stage_merged(
+            staged,
+            merged_dir(out_dir),
+            repo_id=repo_id,
+            adapter_repo_id=adapter_id,
+            run_adapter=run_adapter,
+            merge_base=base or recorded.get("base_model_name_or_path"),
+            merge_base_revision=None if base else recorded.get("revision"),
+            allow_local_dataset=local,
+        )
+    except (MergeError, UnsafeError) as err:
+        raise StageError(str(err)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,7 +377,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="offline demo: accept a local dataset path (the card is then marked not publishable)",
     )
+    parser.add_argument(
+        "--merged",
+        action="store_true",
+        help="also stage the adapter merged into its base as its own repo folder, <out>-merged, for "
+        "--merged-repo-id (servers load a model from a repo root; push it with `push.py model`)",
+    )
+    parser.add_argument("--merged-repo-id", help="the merged model's Hub repo (default: <--repo-id>-merged)")
+    parser.add_argument(
+        "--merge-base",
+        help="load the base to merge into from here (a local copy or a Hub id; default: the base the "
+        "run recorded)",
+    )
     args = parser.parse_args(argv)
+    merged_id = args.merged_repo_id or (f"{args.repo_id}-merged" if args.merged or args.merge_base else None)
     name = args.repo_id.split("/")[-1]
     out = args.out or Path("hub") / (name if name.startswith("flyte-llama") else f"flyte-llama-{name}")
     try:
@@ -353,13 +404,18 @@ def main(argv: list[str] | None = None) -> int:
             base_model_id=args.base_model_id,
             base_model_revision=args.base_model_revision,
             allow_local_dataset=args.allow_local_dataset,
+            merged_repo_id=merged_id,
+            merge_base=args.merge_base,
         )
     except (StageError, CardError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"staged {staged}")
-    for path in sorted(p for p in staged.rglob("*") if p.is_file()):
-        print(f"  {path.relative_to(staged)}  ({path.stat().st_size:,} bytes)")
+    for folder, repo in ((staged, args.repo_id), (merged_dir(staged), merged_id)):
+        if repo is None:
+            continue
+        print(f"staged {folder} for {repo}")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            print(f"  {path.relative_to(folder)}  ({path.stat().st_size:,} bytes)")
     return 0
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from training.config import load_recipe
+
 SCRIPT = Path(__file__).parents[1] / "bench" / "gpu_train_throughput.py"
 
 
@@ -34,13 +36,15 @@ def test_documents_are_chunked_to_the_budget_with_bos_and_eos(bench) -> None:
 
 
 def test_length_mix_fill_and_row_ratio(bench, tmp_path: Path) -> None:
+    assert load_recipe("codellama-7b-lora", {"use_cpu": True, "bf16": False}).max_length == bench.CONTEXT
     half = bench.CONTEXT // 2
     lengths = tmp_path / "lengths.json"
-    lengths.write_text(json.dumps([half - 2, half - 2, 98]))  # chunks 2048, 2048, 100
+    lengths.write_text(json.dumps([half - 2, half - 2, 98]))  # chunks half, half, 100
     mix = bench.length_mix(str(lengths))
-    assert (mix["naive_rows"], mix["packed_rows"]) == (3, 2)  # 2048 + 2048 fill a row; 100 needs another
-    assert mix["naive_fill"] == pytest.approx(4196 / (3 * 4096))
-    assert mix["packed_fill"] == pytest.approx(4196 / (2 * 4096))
+    assert (mix["naive_rows"], mix["packed_rows"]) == (3, 2)  # two halves fill a row; 100 needs another
+    real = 2 * half + 100
+    assert mix["naive_fill"] == pytest.approx(real / (3 * bench.CONTEXT))
+    assert mix["packed_fill"] == pytest.approx(real / (2 * bench.CONTEXT))
     assert mix["row_ratio"] == pytest.approx(1.5)
 
 
@@ -55,8 +59,8 @@ def test_prepared_script_runs_on_cpu_with_tiny_shapes(bench, tmp_path: Path, cap
         ]
     )
     out = capsys.readouterr().out
-    assert "real tokens per 4096-token row" in out
-    assert "recipe (bfd packed, padding-free)" in out and "naive (padded to 4096)" in out
+    assert f"real tokens per {bench.CONTEXT}-token row" in out
+    assert "recipe (bfd packed, padding-free)" in out and f"naive (padded to {bench.CONTEXT})" in out
     ratio = float(out.split("ratio recipe / naive: ")[1].split("x")[0])
     assert ratio > 0
 

@@ -176,7 +176,9 @@ def test_base_and_adapter_in_one_run_match_the_bare_base(folders, tmp_path, monk
 
     on_disk = read_results(tmp_path / "both" / "eval_results.json")  # validates schema version 1
     assert on_disk == json.loads(json.dumps(both))
-    assert list(on_disk) == ["schema_version", "dataset", "models", "settings", "perplexity", "infilling"]
+    assert list(on_disk) == [
+        "schema_version", "dataset", "models", "settings", "perplexity", "held_out_bits_per_byte", "infilling"
+    ]  # fmt: skip
     assert on_disk["settings"]["context_length"] == 32 and on_disk["settings"]["stride"] == 16
     # local paths are recorded relative to the results' folder, never as this machine's absolute paths
     up = f"../../{folders.name}"  # tmp_path/both/ → the module's folder beside tmp_path

@@ -84,7 +84,18 @@ def test_evaluate_drops_leaks_scores_fresh_slice_baselines_and_pairs(world, tmp_
     assert infilling["fresh"]["note"]  # a handful of tasks can support no claim at ±5 points
     if infilling["fresh"]["tasks"]:
         assert infilling["adapter"]["fresh"]["tasks"] == infilling["fresh"]["tasks"]
-    assert set(infilling["baselines"]) == {"previous_line", "file_copy", "ngram"}
+    assert set(infilling["baselines"]) == {
+        "previous_line", "file_copy", "ngram", "byte_unigram", "byte_ngram"
+    }  # fmt: skip
+    # the byte-count floors have a likelihood per char (not per token) and write no fill
+    byte = infilling["baselines"]["byte_ngram"]["overall"]
+    assert byte["nats_per_char_psm"] > 0 and byte["exact_match"] is None
+    assert "nats_per_token_psm" not in byte
+    assert "nats_per_token_psm" not in infilling["differences"]["adapter - byte_ngram"]["overall"]
+    section = results["held_out_bits_per_byte"]
+    assert set(section["systems"]) == {"base", "adapter", "byte_unigram", "byte_ngram"}
+    assert {"adapter - base", "adapter - byte_ngram", "base - byte_unigram"} <= set(section["differences"])
+    assert results["settings"]["baselines"]["byte_ngram_order"] in range(1, 9)
     assert {"adapter - base", "adapter - previous_line", "base - ngram"} <= set(infilling["differences"])
     pair = infilling["differences"]["adapter - base"]["overall"]
     lo, hi = pair["exact_match"]["ci95"]

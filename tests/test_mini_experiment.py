@@ -11,11 +11,19 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from training.config import load_recipe
 from training.data import load_corpus, write_corpus_folder
 from training.mini_experiment import build_test_subset
-from training.pretrain import load_pretrain_config, mean_loss, pack_documents, pretrain, stdlib_files
+from training.pretrain import (
+    corpus_files,
+    load_pretrain_config,
+    mean_loss,
+    pack_documents,
+    pretrain,
+    stdlib_files,
+)
 from training.tiny import build_tiny_model
 
 TINY = {
     "stdlib_bytes": 25_000,
+    "package_bytes": 10_000,
     "heldout_files": 1,
     "tiny_vocab_size": 320,
     "tiny_hidden_size": 64,
@@ -50,7 +58,8 @@ def test_pretrain_saves_a_loadable_base_whose_loss_went_down(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(out)
     assert tokenizer.prefix_id is not None and tokenizer.eot_id is not None  # the base can be FIM-trained
     assert model.config.max_position_embeddings == 128
-    texts = [text for rel, text in stdlib_files(config) if rel in log["files"]["train"]]
+    texts = [text for rel, text in corpus_files(config)[0] if rel in log["files"]["train"]]
+    assert any(rel.startswith("site-packages/") for rel in log["files"]["train"])
     packed = pack_documents(tokenizer, texts, config, config.seed)
     init = build_tiny_model(tokenizer, 64, 2, 4, 128, max_position_embeddings=128, seed=config.seed)
     before, after = mean_loss(init, packed, 8), mean_loss(model, packed, 8)

@@ -95,3 +95,27 @@ def test_staging_publishes_the_api_tasks_the_results_name_and_refuses_a_link(tmp
     with pytest.raises(StageError, match=r"api_usage\.tasks_file"):
         stage_model(run / "adapter", run / "eval_results.json", tmp_path / "hub" / "m2", **args)
     assert not (tmp_path / "hub" / "m2").exists()
+
+
+def test_card_reads_bits_per_byte_against_the_counting_baselines():
+    results = eval_results()
+    rec = lambda v, lo, hi: {"overall": {"bits_per_byte": v, "documents": 9, "ci95": [lo, hi]}}  # noqa: E731
+    results["held_out_bits_per_byte"] = {
+        "systems": {
+            "base": rec(3.1, 3.0, 3.2),
+            "adapter": rec(2.6, 2.5, 2.7),
+            "byte_unigram": rec(5.1, 5.0, 5.2),
+            "byte_ngram": rec(2.3, 2.2, 2.4),
+        },
+        "differences": {
+            "adapter - base": {"bits_per_byte": -0.5, "ci95": [-0.6, -0.4]},
+            "adapter - byte_ngram": {"bits_per_byte": 0.3, "ci95": [0.2, 0.4]},
+        },
+    }
+    text = render(results)
+    assert "Against counting alone" in text
+    assert "| baseline: byte n-gram of the train split (Witten-Bell) | 2.300 [2.200, 2.400] | 9 |" in text
+    assert "**this adapter** vs base model: 0.500 bits/byte fewer" in text
+    assert "vs baseline: byte n-gram of the train split (Witten-Bell): 0.300 bits/byte more" in text
+    del results["held_out_bits_per_byte"]
+    assert "Against counting alone" not in render(results)

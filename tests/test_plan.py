@@ -83,7 +83,8 @@ def test_recipes_really_train_on_a_corpus_like_the_real_one(name, real_like_corp
     split = load_corpus(str(real_like_corpus))["train"]
     plan = make_plan(config, split, 1)
     if name in GPU_RECIPES:
-        assert 5.5e6 < plan.tokens < 6.5e6 and 1300 < plan.schedule.packed_rows < 1700  # like the real one
+        # like the real one: ~6 M tokens in 16,384-token rows (about 6 M / 16 k, plus the packing's slack)
+        assert 5.5e6 < plan.tokens < 6.5e6 and 330 < plan.schedule.packed_rows < 450
     if name in EXEMPT:
         return
     assert problems(plan) == [], f"{name}: {problems(plan)}"

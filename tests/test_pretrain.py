@@ -17,6 +17,7 @@ from training.tiny import build_tiny_model, build_tiny_tokenizer
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SMALL = {
     "stdlib_bytes": 12_000,
+    "package_bytes": 0,
     "heldout_files": 1,
     "tiny_tokenizer_chars": 12_000,
     "tiny_vocab_size": 300,

@@ -13,16 +13,13 @@ import httpx2
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 from huggingface_hub import constants
 from huggingface_hub.hf_api import GitRefInfo, GitRefs, RepoFile, RepoUrl
-from peft import AutoPeftModelForCausalLM
 from test_model_card import CODE_LLAMA, make_run  # tests/ is on sys.path (pytest rootdir-relative import)
-from transformers import AutoModelForCausalLM
 
 import push
 from model_card.publish import PushError, check_online, publish
-from model_card.stage import build_merged, stage_model
+from model_card.stage import stage_model
 
 TOKEN = "hf_fakeTOKENdoNotLeak0123456789"
 LFS = (".safetensors", ".parquet", ".png")
@@ -250,31 +247,6 @@ def test_create_pr_is_passed_through_and_main_is_untouched(tmp_path):
     assert result.pr_url and "url https://huggingface.co/datasets/flyte-test/flyte-llama-corpus" in out
     with pytest.raises(PushError, match="merge the PR"):
         push_with(hub, tmp_path / "ds", kind="dataset", create_pr=True, tag="v1.0.0")
-
-
-def test_merged_model_goes_in_the_same_commit_and_matches_the_adapter(run_dir, tmp_path):
-    merged = build_merged(run_dir / "adapter", tmp_path / "merged")
-    assert {"merged/config.json", "merged/model.safetensors", "merged/tokenizer.json"} <= set(merged)
-    ids = torch.tensor([[1, 5, 6, 7, 8]])
-    with torch.no_grad():
-        expected = AutoPeftModelForCausalLM.from_pretrained(str(run_dir / "adapter"))(ids).logits
-        got = AutoModelForCausalLM.from_pretrained(str(tmp_path / "merged"))(ids).logits
-        base = AutoModelForCausalLM.from_pretrained(str(run_dir / "base"))(ids).logits
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
-    assert not torch.allclose(got, base, atol=1e-3)  # the adapter really is in the merged weights
-
-    staged = stage_model(
-        run_dir / "adapter",
-        run_dir / "eval_results.json",
-        tmp_path / "hub" / "m",
-        repo_id="flyte-test/flyte-llama-tiny",
-        base_model_id=CODE_LLAMA,
-    )
-    hub = FakeHub()
-    push_with(hub, staged, build_extra=lambda tmp: build_merged(run_dir / "adapter", tmp))
-    assert len(hub.commits) == 1
-    paths = {op.path_in_repo for op in hub.commits[0]}
-    assert {"adapter_model.safetensors", "merged/model.safetensors", "merged/config.json"} <= paths
 
 
 # ---------------------------------------------------------------- dry run

@@ -48,11 +48,11 @@ def test_recipe_settings(name):
 def test_codellama_recipes():
     lora = load_recipe("codellama-7b-lora", ON_CPU)
     assert lora.model_name_or_path == "codellama/CodeLlama-7b-hf" and lora.model_revision
-    assert (lora.lora_r, lora.lora_alpha, lora.max_length, lora.dtype) == (16, 32, 4096, "bfloat16")
+    assert (lora.lora_r, lora.lora_alpha, lora.max_length, lora.dtype) == (16, 32, 16384, "bfloat16")
     assert lora.bf16 and lora.activation_checkpointing and lora.quantization is None
     assert not lora.load_in_4bit
     qlora = load_recipe("codellama-7b-qlora", ON_CPU)
-    assert qlora.quantization == "nf4" and qlora.max_length == 4096
+    assert qlora.quantization == "nf4" and qlora.max_length == 16384
     assert qlora.load_in_4bit and qlora.bnb_4bit_quant_type == "nf4"  # TRL ModelConfig's names
 
 

@@ -137,3 +137,21 @@ def test_open_index_never_replaces_a_folder_that_is_not_an_index(tmp_path):
     fresh = EvalConfig(dataset="d", retrieval=True, retrieval_index=str(tmp_path / "new"))
     with pytest.raises(ValueError, match="needs a train split"):
         open_index(fresh, {"test": None})
+
+
+def test_examples_fall_back_to_the_largest_edit_similarity_changes():
+    from types import SimpleNamespace
+
+    from training.evaluation.retrieval_benchmark import _examples
+
+    tasks = [SimpleNamespace(task_id=f"t{i}", middle="x = 1\n") for i in range(5)]
+    row = lambda p, e, m=0.0: {"prediction": p, "edit_similarity": e, "exact_match": m}  # noqa: E731
+    plain = [row("a", 0.1), row("b", 0.5), row("c", 0.2), row("d", 0.3), row("e", 0.0)]
+    aug = [row("a", 0.1), row("B", 0.1), row("C", 0.3), row("D", 0.9), row("x = 1", 1.0, 1.0)]
+    info = [{"chunks": [], "leak": False}] * 5
+    out = _examples(tasks, {"adapter": plain, "adapter+retrieval": aug}, info)
+    # the exact-match flip first, then the biggest moves (|0.6| before |-0.4|); t0 did not change at all
+    assert [(e["task_id"], e["changed"]) for e in out] == [
+        ("t4", "exact_match"), ("t3", "edit_similarity"), ("t1", "edit_similarity"),
+    ]  # fmt: skip
+    assert out[1]["edit_similarity"] == [0.3, 0.9] and out[1]["without"] == "d" and out[1]["with"] == "D"

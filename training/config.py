@@ -37,6 +37,7 @@ from training.config_loader import (  # noqa: F401  (re-exported: the names call
 )
 from training.schedule import schedule_problems
 from training.tiny_args import TINY_POSITIVE, TinyModelArguments, tiny_problems
+from training.tracking import report_to_problems
 
 TINY_PREFIX = "tiny"  # recipes whose base is built locally say `model_name_or_path: tiny` (or `tiny:<name>`)
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -244,6 +245,8 @@ def _value_problems(config: TrainConfig) -> list[str]:
         problems.append(f"memory={config.memory!r}: use a Kubernetes quantity such as 8Gi or 320Gi")
     if config.packing and config.packing_strategy not in ("bfd", "bfd_split", "wrapped"):
         problems.append(f"packing_strategy={config.packing_strategy!r}: use bfd, bfd_split or wrapped")
+    # Trainer imports the backends only after the data is prepared: a missing package fails here instead.
+    problems += report_to_problems(config.report_to)
     return problems
 
 

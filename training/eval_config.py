@@ -120,6 +120,10 @@ class EvalConfig:
     ngram_max_tokens: int = field(
         default=4_000_000, metadata={"help": "train tokens the n-gram baseline reads"}
     )
+    byte_ngram_max_bytes: int = field(
+        default=32_000_000,
+        metadata={"help": "train bytes the byte n-gram likelihood baseline counts (bits/byte, nats/char)"},
+    )
     likelihood: bool = field(
         default=True, metadata={"help": "teacher-forced nats/char and /token of the middles (PSM and SPM)"}
     )
@@ -157,6 +161,7 @@ _POSITIVE = (
     "prefix_tokens",
     "suffix_tokens",
     "ngram_max_tokens",
+    "byte_ngram_max_bytes",
     "retrieval_k",
     "retrieval_tokens",
     "exec_max_new_tokens",

@@ -89,6 +89,7 @@ def build_results(
     models: Mapping[str, Any],
     settings: Mapping[str, Any],
     perplexity: Mapping[str, Any],
+    held_out_bits_per_byte: Mapping[str, Any] | None = None,
     infilling: Mapping[str, Any] | None = None,
     api_usage: Mapping[str, Any] | None = None,
     execution: Mapping[str, Any] | None = None,
@@ -101,6 +102,8 @@ def build_results(
         "settings": dict(settings),
         "perplexity": dict(perplexity),
     }
+    if held_out_bits_per_byte is not None:
+        results["held_out_bits_per_byte"] = dict(held_out_bits_per_byte)
     if infilling is not None:
         results["infilling"] = dict(infilling)
     if api_usage is not None:
@@ -288,6 +291,20 @@ def print_summary(results: Mapping[str, Any], console: Console | None = None) ->
     """Print the summary table to the terminal (or to `console`)."""
     console = console or Console()
     console.print(summary_table(results))
+    if (section := results.get("held_out_bits_per_byte")) and section.get("systems"):
+        table = Table(title="held-out bits per byte, models and counting baselines (lower is better)")
+        for col in ("system", "bits/byte", "95% interval", "documents"):
+            table.add_column(col, justify="left" if col == "system" else "right")
+        for name, groups in section["systems"].items():
+            rec = groups["overall"]
+            ci = rec.get("ci95") or [float("nan")] * 2
+            table.add_row(
+                name, f"{rec['bits_per_byte']:.4f}", f"[{ci[0]:.4f}, {ci[1]:.4f}]", str(rec["documents"])
+            )
+        for key, diff in (section.get("differences") or {}).items():
+            ci = diff.get("ci95") or [float("nan")] * 2
+            table.add_row(key, f"{diff['bits_per_byte']:+.4f}", f"[{ci[0]:+.4f}, {ci[1]:+.4f}]", "paired")
+        console.print(table)
     if results.get("infilling"):
         from training.evaluation.report import infilling_table
 

@@ -143,6 +143,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         execution,
         intervals,
         likelihood,
+        likelihood_baselines,
         sandbox,
         scoring,
         suite,
@@ -162,9 +163,9 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     contents = {(r["repo"], r["path"]): r["content"] for r in records}
     tasks = []
     wants_tasks = bool(args.infill_from) or args.infill_tasks > 0 or args.api_tasks > 0
-    reference = (
-        suite.reference_texts(splits) if wants_tasks and (args.decontaminate or args.baselines) else {}
-    )
+    # train/validation rows: for decontamination, the baselines' counts and the byte n-gram's order
+    wants_reference = args.baselines or (wants_tasks and args.decontaminate)
+    reference = suite.reference_texts(splits) if wants_reference else {}
     index = None
     if args.decontaminate and wants_tasks:
         index = decontam.LineIndex.build(r["content"] for rows in reference.values() for r in rows)
@@ -230,12 +231,13 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     perplexity: dict[str, Any] = {}
     infilling: dict[str, Any] = {}
     outputs: list[dict[str, Any]] = []
+    doc_nll: dict[str, list[float]] = {}
     for name, ctx in model_passes(model):
         with ctx:
             nll, counts = score_documents(
                 model, docs, context, stride, args.batch_size, tokenizer.pad_token_id or 0, f"ppl {name}"
             )
-            perplexity[name] = group_metrics(nll, counts, records)
+            perplexity[name], doc_nll[name] = group_metrics(nll, counts, records), list(nll)
             if scored:
                 predictions = infill.generate_middles(
                     model,
@@ -261,8 +263,14 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         if args.baselines and (scored or api_scored)
         else (None, {})
     )
+    fitted, byte_info = (
+        likelihood_baselines.fit(reference, args.byte_ngram_max_bytes) if args.baselines else (None, {})
+    )
+    baseline_info.update(byte_info)
     if scored and args.baselines:
         rows = suite.baseline_rows(scored, contents, ngram, infill.filled_file_parses_fn())
+        if fitted is not None and args.likelihood:
+            rows.update(likelihood_baselines.middle_rows(fitted, scored))
         infilling["baselines"] = {
             n: infill.aggregate(scored, r, args.bootstrap_seed, fresh) for n, r in rows.items()
         }
@@ -355,7 +363,7 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
             else None
         ),
         "fresh_cutoff": args.fresh_cutoff,
-        "baselines": (dict(baseline_info) if (scored or api_scored) and args.baselines else None),
+        "baselines": dict(baseline_info) if args.baselines else None,
         "api_tasks": args.api_tasks,
         "execution": (
             {
@@ -381,6 +389,9 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
         models=models,
         settings=settings,
         perplexity=perplexity,
+        held_out_bits_per_byte=likelihood_baselines.bits_per_byte_section(
+            doc_nll, fitted, records, args.bootstrap_seed
+        ),
         infilling={"tasks_file": infill.TASKS_FILE, **infilling} if tasks else None,
         api_usage=api_block,
         execution=exec_block,

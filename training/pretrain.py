@@ -1,8 +1,10 @@
-"""Full-parameter pretraining of a small Llama on Python's standard library: the mini experiment's Code Llama.
+"""Full-parameter pretraining of a small Llama on code with no Flyte in it: the mini experiment's Code Llama.
 
-Every machine with Python has the standard library's sources, so an offline, CPU-only stand-in for Code Llama
-can be built from them: a Code Llama–style BPE (with the FIM tokens, `training.tiny`) is trained on a
-deterministic, byte-budgeted subset of the stdlib's `.py` files, then a small Llama is trained from scratch
+Every machine with this project has the standard library's sources and those of its dependencies (numpy,
+torch, transformers, ...), so an offline, CPU-only stand-in for Code Llama can be built from them
+(`training.pretrain_corpus`, which keeps every Flyte package and every file that mentions Flyte out): a Code
+Llama–style BPE (with the FIM tokens, `training.tiny`) is trained on a deterministic, byte-budgeted subset of
+those `.py` files, then a small Llama is trained from scratch
 on the same text with the same FIM objective the fine-tuning uses (`training.prepare.Preparer`), so the base
 can already infill, as Code Llama can. Documents are packed into rows but attend only to themselves (position
 ids restart per document, which transformers turns into a block-diagonal causal mask), as fine-tuning's
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fnmatch
 import hashlib
 import json
 import math
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from training import pretrain_corpus
 from training.config_loader import parse_overrides, recipe_mapping, rule_problems, type_problems
 from training.options import add_set_option
 from training.packing import Packed, pack_sequences
@@ -54,6 +56,11 @@ class PretrainConfig(TinyModelArguments):
     recipe_name: str = field(default="custom", metadata={"help": "Recipe name, recorded in the log."})
     # --- corpus ---------------------------------------------------------------------------------------------
     stdlib_bytes: int = field(default=1_500_000, metadata={"help": "Byte budget of stdlib .py files."})
+    packages: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Installed non-Flyte packages whose .py sources are pretraining text too."},
+    )
+    package_bytes: int = field(default=0, metadata={"help": "Byte budget shared by `packages` (0 = none)."})
     max_file_bytes: int = field(default=100_000, metadata={"help": "Skip larger files (mostly data)."})
     exclude: list[str] = field(
         default_factory=lambda: list(DEFAULT_EXCLUDE),
@@ -86,6 +93,9 @@ class PretrainConfig(TinyModelArguments):
         problems = type_problems(self, {f.name for f in dataclasses.fields(self)})
         if not problems:
             problems = rule_problems(self, PRETRAIN_RULES) + tiny_problems(self)
+            refused = pretrain_corpus.flyte_packages(self.packages)
+            if refused:
+                problems.append(f"packages {refused}: Flyte's code cannot be the proxy's pretraining text")
             if self.max_length < 64:
                 problems.append(f"max_length={self.max_length}: must be at least 64 tokens")
         if problems:  # one line, as the fine-tuning recipes' errors
@@ -103,7 +113,7 @@ PRETRAIN_RULES = {
         "learning_rate", "max_tokens",
     )},
     **{name: "non_negative" for name in (
-        "warmup_steps", "heldout_files", "weight_decay", "max_grad_norm", "seed",
+        "warmup_steps", "heldout_files", "weight_decay", "max_grad_norm", "seed", "package_bytes",
     )},
     **{name: "fraction" for name in ("fim_rate", "spm_rate", "min_lr_ratio")},
 }
@@ -117,33 +127,44 @@ def load_pretrain_config(recipe: str, overrides: dict[str, Any] | None = None) -
 
 
 def stdlib_files(config: PretrainConfig, root: Path | None = None) -> list[tuple[str, str]]:
-    """[(path relative to the stdlib, text)] in a deterministic order, up to `stdlib_bytes` bytes.
+    """[(path relative to the stdlib, text)] in a deterministic order, up to `stdlib_bytes` bytes."""
+    return pretrain_corpus.stdlib_files(config.stdlib_bytes, config.exclude, config.max_file_bytes, root)
 
-    Files are ordered by the SHA-256 of their relative path: a fixed order that mixes packages, so a small
-    budget covers many modules instead of the first letters of the alphabet.
-    """
-    root = Path(root or sysconfig.get_paths()["stdlib"])
-    candidates = []
-    for path in root.rglob("*.py"):
-        rel = path.relative_to(root).as_posix()
-        if any(fnmatch.fnmatch(part, pat) for part in rel.split("/")[:-1] for pat in config.exclude):
-            continue
-        if path.stat().st_size <= config.max_file_bytes:
-            candidates.append(rel)
-    candidates.sort(key=lambda rel: hashlib.sha256(rel.encode()).hexdigest())
-    out, total = [], 0
-    for rel in candidates:
+
+def corpus_files(
+    config: PretrainConfig, stdlib_root: Path | None = None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, Any]]:
+    """(train files, held-out files, what was read): the stdlib subset, its first `heldout_files` files held
+    out, plus the recipe's `packages` up to `package_bytes` (training.pretrain_corpus: no Flyte in either).
+    Train files are mixed in SHA-256 order of their paths, so the tokenizer's sample covers both sources."""
+    dropped: dict[str, int] = {}
+    std = pretrain_corpus.stdlib_files(
+        config.stdlib_bytes, config.exclude, config.max_file_bytes, stdlib_root, dropped
+    )
+    heldout = std[: config.heldout_files] if len(std) > config.heldout_files else []
+    pkgs, roots = pretrain_corpus.package_files(
+        config.packages, config.package_bytes, config.exclude, config.max_file_bytes, dropped
+    )
+    train = sorted(std[len(heldout) :] + pkgs, key=lambda item: hashlib.sha256(item[0].encode()).hexdigest())
+    info = {
+        "stdlib": str(stdlib_root or sysconfig.get_paths()["stdlib"]),
+        "packages": {name: {"path": root, "version": _dist_version(name)} for name, root in roots.items()},
+        "stdlib_bytes": sum(len(t.encode("utf-8")) for _, t in std[len(heldout) :]),
+        "package_bytes": sum(len(t.encode("utf-8")) for _, t in pkgs),
+        "dropped": dict(sorted(dropped.items())),
+    }
+    return train, heldout, info
+
+
+def _dist_version(package: str) -> str | None:
+    from importlib import metadata
+
+    for dist in metadata.packages_distributions().get(package, []):
         try:
-            text = (root / rel).read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue  # a handful of stdlib files are Latin-1 test data; not worth teaching
-        if total + len(text.encode("utf-8")) > config.stdlib_bytes:
-            continue  # a file that would overflow the budget is skipped; a smaller later one may fit
-        out.append((rel, text))
-        total += len(text.encode("utf-8"))
-    if not out:
-        raise FileNotFoundError(f"no .py files under {root} after excluding {config.exclude}")
-    return out
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def pack_documents(tokenizer, texts: list[str], config: PretrainConfig, seed: int) -> Packed:
@@ -211,9 +232,7 @@ def pretrain(
 
     t0 = time.monotonic()
     torch.manual_seed(config.seed)
-    files = stdlib_files(config, stdlib_root)
-    heldout = files[: config.heldout_files] if len(files) > config.heldout_files else []
-    train_files = files[len(heldout) :]
+    train_files, heldout, sources = corpus_files(config, stdlib_root)
     texts = [text for _, text in train_files]
     # The context trained at is the model's maximum: evaluation's default context is what was trained.
     tokenizer, model = build_tiny(texts, config, config.max_length, config.seed)
@@ -269,7 +288,7 @@ def pretrain(
     log = {
         "config": dataclasses.asdict(config),
         "python": sys.version.split()[0],
-        "stdlib": str(stdlib_root or sysconfig.get_paths()["stdlib"]),
+        "sources": sources,
         "files": {"train": [rel for rel, _ in train_files], "heldout": [rel for rel, _ in heldout]},
         "corpus_sha256": hashlib.sha256("\0".join(texts).encode()).hexdigest(),
         "train_bytes": sum(len(t.encode("utf-8")) for t in texts),

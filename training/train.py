@@ -1,8 +1,9 @@
 """`python -m training train`: SFTTrainer + LoRA on the prepared corpus, saved as a publishable adapter.
 
-RUN/checkpoints/ holds Trainer checkpoints (for --resume), RUN/base/ the locally built tiny base, and
-RUN/adapter/ the adapter, written to a temporary folder and renamed into place only once complete
-(docs/ARCHITECTURE.md §3). Works the same under `accelerate launch` (DDP, FSDP, DeepSpeed).
+RUN/checkpoints/ holds Trainer checkpoints (for --resume), RUN/base/ the locally built tiny base, RUN/logs/
+TensorBoard's event files (with `report_to: tensorboard`, training/tracking.py), and RUN/adapter/ the
+adapter, written to a temporary folder and renamed into place only once complete (docs/ARCHITECTURE.md §3).
+Works the same under `accelerate launch` (DDP, FSDP, DeepSpeed).
 
 Trainer writes a checkpoint straight into checkpoint-<step>/ (trainer_state.json last), so a run killed
 while saving leaves a partial folder: it is reported, removed, and --resume takes the latest complete one.
@@ -37,6 +38,7 @@ from training.data import load_corpus
 from training.modeling import load_base_model, load_tokenizer, pin_revision
 from training.prepare import Preparer, prepare_split
 from training.tiny import build_tiny_base
+from training.tracking import LOGS_DIR, send_tensorboard_to
 
 PICKLES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth")
 CHECKPOINT_RE = re.compile(r"checkpoint-([0-9]+)")
@@ -97,6 +99,7 @@ def train(
             task_type="CAUSAL_LM",
         ),
     )
+    send_tensorboard_to(trainer, run_dir / LOGS_DIR)  # RUN/logs, not inside RUN/checkpoints
     plan = schedule.derive(config, len(trainer.train_dataset), config.world_size)
     schedule.apply(trainer.args, plan)
     if finished is None:

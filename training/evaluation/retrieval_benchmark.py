@@ -101,25 +101,43 @@ def _leak_block(tasks, systems, info, seed) -> dict[str, Any]:
 
 
 def _examples(tasks, systems, info) -> list[dict[str, Any]]:
-    """Tasks where retrieval turned a wrong answer right (or right wrong), for reading."""
-    out = []
+    """Tasks where retrieval changed the answer, for reading: first those where it turned a wrong answer
+    right (or right wrong); when there are fewer than EXAMPLES of those (a small model may never match
+    exactly), the ones whose edit similarity it moved most, either way. `changed` says which."""
+    out: list[dict[str, Any]] = []
+
+    def add(model: str, i: int, changed: str, plain: list, aug: list) -> None:
+        out.append(
+            {
+                "task_id": tasks[i].task_id,
+                "model": model,
+                "changed": changed,
+                "reference": tasks[i].middle,
+                "without": plain[i]["prediction"],
+                "with": aug[i]["prediction"],
+                "edit_similarity": [plain[i]["edit_similarity"], aug[i]["edit_similarity"]],
+                "chunks": info[i]["chunks"],
+                "leak": info[i]["leak"],
+            }
+        )
+
     for model in ("adapter", "base"):
         plain, aug = systems.get(model), systems.get(model + SUFFIX)
         if plain is None or aug is None:
             continue
-        for i, task in enumerate(tasks):
+        for i in range(len(tasks)):
             if plain[i]["exact_match"] != aug[i]["exact_match"] and len(out) < EXAMPLES:
-                out.append(
-                    {
-                        "task_id": task.task_id,
-                        "model": model,
-                        "reference": task.middle,
-                        "without": plain[i]["prediction"],
-                        "with": aug[i]["prediction"],
-                        "chunks": info[i]["chunks"],
-                        "leak": info[i]["leak"],
-                    }
-                )
+                add(model, i, "exact_match", plain, aug)
+        moved = sorted(
+            (i for i in range(len(tasks)) if plain[i]["prediction"] != aug[i]["prediction"]),
+            key=lambda i: (-abs(aug[i]["edit_similarity"] - plain[i]["edit_similarity"]), i),
+        )
+        seen = {e["task_id"] for e in out}
+        for i in moved:
+            if len(out) >= EXAMPLES:
+                break
+            if tasks[i].task_id not in seen:
+                add(model, i, "edit_similarity", plain, aug)
         if out:
             break
     return out

@@ -57,8 +57,8 @@ def metrics_of(rows: Sequence[Mapping[str, Any]], indices: list[int], seed: int)
         values = [float(rows[i][name]) for i in indices if rows[i].get(name) is not None]
         out[name] = _mean(values) if values else None
         ci[name] = intervals.bootstrap_ci(values, seed) if values else None
-    for name, num, den in LIKELIHOOD_METRICS:
-        if indices and all(num in rows[i] for i in indices):
+    for name, num, den in LIKELIHOOD_METRICS:  # a byte-count baseline has nats per char, not per token
+        if indices and all(num in rows[i] and den in rows[i] for i in indices):
             a = [rows[i][num] for i in indices]
             b = [rows[i][den] for i in indices]
             out[name] = math.fsum(a) / math.fsum(b)
@@ -121,7 +121,7 @@ def paired_difference(
                 xa, xb = [float(p[0]) for p in pairs], [float(p[1]) for p in pairs]
                 diff[name] = {"value": _mean(xa) - _mean(xb), "ci95": intervals.paired_ci(xa, xb, seed)}
         for name, num, den in LIKELIHOOD_METRICS:
-            if all(num in a[i] and num in b[i] for i in idx):
+            if all(num in a[i] and num in b[i] and den in a[i] and den in b[i] for i in idx):
                 na, nb, d = ([r[i][k] for i in idx] for r, k in ((a, num), (b, num), (a, den)))
                 value = (math.fsum(na) - math.fsum(nb)) / math.fsum(d)
                 diff[name] = {"value": value, "ci95": intervals.paired_ratio_ci(na, nb, d, seed)}
