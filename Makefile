@@ -70,7 +70,7 @@ test-fast: setup
 demo: setup
 	$(PY) job.py --embedded --out hub --work runs/demo
 
-# Stdlib-pretrained small Llama → LoRA on the corpus → held-out eval (≤ 20 min on 2 CPU cores).
+# Small Llama pretrained on non-Flyte code (stdlib + installed packages) → LoRA on the corpus → held-out eval.
 # Default corpus: the bundled samples. The real repos: make mini-experiment MIRRORS=DIR CORPUS=dataset_builder/corpus.yaml
 MIRRORS ?= runs/samples
 CORPUS ?= dataset_builder/samples.yaml

@@ -2,8 +2,9 @@
 
     python -m training.mini_experiment --dataset /tmp/corpus-real --out /tmp/mini-exp [--seed 0]
 
-1. pretrain  a small Llama from scratch on Python's standard library with FIM (`training.pretrain`,
-             recipe `mini-pretrain`): the stand-in for Code Llama                        → OUT/run/base/
+1. pretrain  a small Llama from scratch, with FIM, on code that contains no Flyte: the standard library
+             and installed non-Flyte packages (`training.pretrain`, `training.pretrain_corpus`, recipe
+             `mini-pretrain`): the stand-in for Code Llama                               → OUT/run/base/
 2. finetune  LoRA + FIM on the corpus' train split through the project's normal `train()` (recipe
              `mini-lora`, its base pointed at OUT/run/base)                               → OUT/run/adapter/
 3. evaluate  base vs adapter on held-out test repos with the project's normal evaluation (perplexity per
