@@ -40,6 +40,13 @@ CONTEXT = _recipe_context()
 CHUNK_BUDGET = CONTEXT - 16  # as training/prepare.py leaves room for the FIM tokens
 
 
+def use_context(tokens: int) -> None:
+    """Measure at another context than the recipe's (`--context`, e.g. a CPU smoke run): the functions below
+    read CONTEXT and CHUNK_BUDGET, set here once before any of them runs."""
+    global CONTEXT, CHUNK_BUDGET
+    CONTEXT, CHUNK_BUDGET = tokens, tokens - 16
+
+
 def doc_lengths(path: str, n_tokens: int, seed: int) -> list[int]:
     """Sample documents from the corpus distribution (chunked to the context) until n_tokens are drawn."""
     rng = np.random.default_rng(seed)
@@ -200,6 +207,9 @@ def _sync() -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", required=True, help="JSON list of document token lengths")
+    parser.add_argument(
+        "--context", type=int, default=CONTEXT, help=f"row length (default: the recipe's, {CONTEXT})"
+    )
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rows-per-step", type=int, default=1, help="per-device batch (recipe: 1)")
@@ -213,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         help="print what the length mix implies (row fill naive vs packed) and stop: no model, any machine",
     )
     args = parser.parse_args(argv)
+    use_context(args.context)
     print_length_mix(args.lengths)
     if args.length_mix_only:
         return
