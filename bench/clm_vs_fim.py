@@ -32,16 +32,20 @@ def _rows(run: Path) -> dict[str, dict]:
     return rows
 
 
-def _seed_view(run: Path) -> dict:
+def _seed_view(run: Path, ids: list[str]) -> dict:
+    """One run: held-out bits per byte (all test documents) and its infilling metrics on `ids` only, the tasks
+    every run scored (a main run may have scored more)."""
     results = json.loads((run / "eval_results.json").read_text())
     bpb = results["held_out_bits_per_byte"]["systems"]["adapter"]["overall"]
-    overall = results["infilling"]["adapter"]["overall"]
-    return {
-        "bits_per_byte": bpb["bits_per_byte"],
-        "bits_per_byte_ci95": bpb["ci95"],
-        **{m: overall[m] for m in (*METRICS, "nats_per_char_psm", "nats_per_char_spm")},
-        "tasks": overall["tasks"],
-    }
+    rows = _rows(run)
+    view = {"bits_per_byte": bpb["bits_per_byte"], "bits_per_byte_ci95": bpb["ci95"], "tasks": len(ids)}
+    for m in METRICS:
+        values = [float(rows[t][m]) for t in ids if rows[t].get(m) is not None]
+        view[m] = math.fsum(values) / len(values) if values else float("nan")
+    for mode in ("psm", "spm"):
+        nats = math.fsum(rows[t][f"nll_{mode}"] for t in ids)
+        view[f"nats_per_char_{mode}"] = nats / math.fsum(rows[t]["chars"] for t in ids)
+    return view
 
 
 def _averaged(runs: list[Path], ids: list[str]) -> dict[str, list[float]]:
@@ -74,7 +78,7 @@ def compare(fim: list[Path], clm: list[Path], seed: int = 0) -> dict:
         diff[f"nats_per_char_{mode}"] = {"value": value, "ci95": intervals.paired_ratio_ci(na, nb, d, seed)}
     return {
         "tasks": len(ids),
-        "seeds": {"fim": [_seed_view(r) for r in fim], "clm": [_seed_view(r) for r in clm]},
+        "seeds": {"fim": [_seed_view(r, ids) for r in fim], "clm": [_seed_view(r, ids) for r in clm]},
         "fim_minus_clm_seed_averaged": diff,
     }
 
