@@ -26,10 +26,10 @@ PEAK_FLOPS = 989e12  # H100 SXM dense bf16, as bench/gpu_train_throughput.py
 
 
 def context_row(recipe: str, overrides: dict, split, shape: dict, max_length: int, mfu: float) -> dict:
+    from fim_coverage import coverage  # this folder is on sys.path when the script runs
+
     from training.config import load_recipe
-    from training.data import chunk_spans
     from training.plan import memory_estimate, sequence_lengths
-    from training.prepare import CHARS_PER_TOKEN, FIM_OVERHEAD
 
     config = load_recipe(recipe, overrides)
     per_device = max(1, config.per_device_train_batch_size * config.max_length // max_length)
@@ -42,13 +42,7 @@ def context_row(recipe: str, overrides: dict, split, shape: dict, max_length: in
     tokens = sum(lengths)
     dense = 4 * params * tokens  # LoRA: activation gradients only through the frozen weights
     attention = sum(6 * layers * h * n * n / 2 for n in lengths)  # causal: half the n² pairs
-    max_chars = int((max_length - FIM_OVERHEAD) * CHARS_PER_TOKEN)
-    fits = total = 0
-    for row in split:
-        size = len(row["content"])
-        total += size
-        if len(chunk_spans(row["content"], row["language"], max_chars)) == 1:
-            fits += size
+    reach = coverage(split["content"], split["language"], max_length)  # bench/fim_coverage.py's count
     flops = dense + attention
     return {
         "max_length": max_length,
@@ -59,7 +53,7 @@ def context_row(recipe: str, overrides: dict, split, shape: dict, max_length: in
         "gpu_hours_per_epoch": flops / (PEAK_FLOPS * mfu) / 3600,
         "rows_per_device": per_device,
         "memory_gb": memory["total"],
-        "fim_reachable_chars": fits / max(total, 1),
+        "fim_reachable_chars": 1 - reach["long_characters_share"],
     }
 
 
