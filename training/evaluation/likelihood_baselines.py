@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from training.evaluation import intervals
-from training.evaluation.byte_ngram import ByteNgram, bits_per_byte, pick_order
+from training.evaluation.byte_ngram import ByteNgram, pick_order
 
 NAMES = ("byte_unigram", "byte_ngram")
 LN2 = math.log(2)
@@ -100,6 +100,3 @@ def bits_per_byte_section(
         }
     out["differences"] = diffs
     return out
-
-
-__all__ = ["NAMES", "bits_per_byte", "bits_per_byte_section", "fit", "middle_rows"]
