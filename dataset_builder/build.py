@@ -48,6 +48,10 @@ def build_corpus(
     remove_stale(out)
     staging = staging_dir(out)
     try:
+        # pyarrow imports pandas on its first pa.array (~0.2 s), which every forked worker would do again;
+        # imported once here, before the fork, it is shared (the parent needs it anyway, for `datasets`).
+        import pandas  # noqa: F401
+
         with repos_started(cfg, resolved, cache_dir / "per_repo", workers) as started:
             # Imported only now, while the workers started above read the repos: `datasets` costs ~1 s.
             from .export import export_dataset
