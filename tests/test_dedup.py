@@ -143,6 +143,24 @@ def test_signatures_equal_datasketch_minhash():
     assert np.array_equal(fmix32(np.array([0], np.uint32)), [0])
 
 
+def test_repeated_ngrams_count_but_do_not_change_signatures():
+    # Signatures come from each document's distinct 5-grams; the counts still include every repeat. Several
+    # documents sharing 5-grams in one batch must not borrow each other's minimums.
+    repeated = "x = f(a, b)\n" * 20 + code(2, 10)
+    texts = [repeated, code(2, 10), "x = f(a, b)\n" * 3, repeated]
+    sig, counts = minhash_signatures(texts, num_perm=64, seed=5, ngram=5, batch_bytes=10**6)
+    for text, row, count in zip(texts, sig, counts, strict=True):
+        tok, _ = token_hashes(text.encode())
+        shingles, _ = _ngram_hashes(tok, np.zeros(len(tok), dtype=np.int64), 5)
+        assert count == len(shingles)  # repeats included
+        if text is repeated:
+            assert len(set(shingles.tolist())) < count / 2  # the case under test: mostly repeats
+        ref = MinHash(num_perm=64, seed=5, hashfunc=lambda x: x)
+        ref.update_batch([int(s) for s in shingles])
+        assert np.array_equal(row, ref.hashvalues)
+    assert np.array_equal(sig[0], sig[3]) and not np.array_equal(sig[0], sig[1])
+
+
 def test_candidate_pairs_match_minhashlsh_query():
     base = [code(s, 40) for s in range(6)]
     texts = base + [near_copy(t) for t in base[:3]] + [base[0]]
