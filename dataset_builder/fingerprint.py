@@ -13,7 +13,8 @@ from pathlib import Path
 
 _HERE = Path(__file__).parent
 
-# What `pipeline.process_repo` produces for a repo: read → filters → redact (+ the parse check memo).
+# What `repo_step.process_repo` produces for a repo: read → filters → redact (+ pipeline.py: the cache key
+# and the parse check memo).
 REPO_STEP_CODE = (
     "gitread.py",
     "filters.py",
@@ -23,6 +24,7 @@ REPO_STEP_CODE = (
     "redact.py",
     "splits.py",
     "pipeline.py",
+    "repo_step.py",
     "../flyte_llama_common/treesitter.py",
 )
 # What the prepared `datasets` build holds: every repo's records, then the corpus-wide stages.

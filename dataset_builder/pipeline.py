@@ -1,6 +1,6 @@
 """The corpus pipeline: cached per-repo work, then an explicit list of corpus-wide stages.
 
-    repo @ pinned commit ──process_repo──▶ read → filters → redact                 [per repo, cached]
+    repo @ pinned commit ──process_repo──▶ read → filters → redact   [per repo, cached; repo_step.py]
     all records ──STAGES (records in → records out, each with a report)──▶            [corpus-wide]
                   dedup: exact + near dedup + decontamination (dedup.py)
     survivors ──parse_check──▶ `parses` set by tree-sitter ──▶ export                 [cached per repo]
@@ -32,32 +32,21 @@ from typing import Any
 
 from flyte_llama_common.treesitter import parses
 
-from . import cache, filters
+from . import cache
 from .config import CorpusConfig, RepoSpec
 from .dedup import deduplicate, rank_repos
 from .dedup_near import lsh_params
 from .fingerprint import REPO_STEP_CODE, code_fingerprint
-from .gitread import MODE_SUBMODULE, MODE_SYMLINK, git, list_tree, read_blobs
-from .languages import DOC_LANGUAGES, detect_language, is_doc, is_test_path
-from .notebooks import NotebookError, notebook_to_percent
-from .record import SPLITS, Record, count_lines, record_id
-from .redact import redact_records, secret_paths
-from .sources import Source, fetch_blobs
-from .splits import assign_split
+from .gitread import git
+from .record import SPLITS, Record
+from .repo_step import RepoOutput, process_repo
+from .sources import Source
 from .workers import kill_workers
 from .workers import worker_pool as _pool
 
 StageFn = Callable[[list[Record]], tuple[list[Record], dict[str, Any]]]
 # Libraries whose version changes what the per-repo step produces (parse checks, secret plugins).
 _RESULT_LIBRARIES = ("tree-sitter", "tree-sitter-language-pack", "detect-secrets", "datasketch")
-
-
-def tqdm(*args: Any, **kwargs: Any) -> Any:
-    """tqdm.auto's progress bar, imported when the first bar is made: a cold build forks its workers
-    before that import (~0.1 s) instead of after it."""
-    from tqdm.auto import tqdm as bar
-
-    return bar(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -105,15 +94,6 @@ def corpus_stages(cfg: CorpusConfig, times: dict[str, int]) -> list[PipelineStag
 
 
 @dataclass
-class RepoOutput:
-    records: list[Record]
-    drops: dict[str, dict[str, int]]  # stage ("read" | "filter") → reason → count
-    redactions: dict[str, Any]  # redact.redact_records' report for this repo
-    blobs_fetched: int = 0
-    cached: bool = False  # came from the per-repo cache
-
-
-@dataclass
 class PipelineResult:
     records: list[Record]  # sorted by (repo, path)
     drops: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -126,116 +106,6 @@ class PipelineResult:
         for r in self.records:
             out[r.split].append(r)
         return out
-
-
-def _to_record(
-    spec: RepoSpec, path: str, blob_sha: str, data: bytes, language: str | None, cfg: CorpusConfig
-):
-    """Bytes of one candidate file → (Record, None) or (None, drop reason). `parses` is set later."""
-    fcfg = cfg.filters
-    reason = filters.bytes_reason(data, language, fcfg)
-    if reason:
-        return None, reason
-    language = language or detect_language(path, data[:256])  # extensionless: the shebang decides
-    if language is None:
-        return None, "unsupported_language"
-    text = filters.decode(data)
-    if text is None:
-        return None, "undecodable"
-    notebook = language == "notebook"
-    if notebook:
-        try:
-            text, language = notebook_to_percent(text)
-        except NotebookError:
-            return None, "invalid_notebook"
-        if language not in ("python", "shell", "javascript", "typescript", "go"):
-            return None, "unsupported_language"
-    if not text.strip():
-        return None, "empty"
-    reason = filters.text_reason(text, fcfg, prose=language in DOC_LANGUAGES)
-    if reason:
-        return None, reason
-    record = Record(
-        id=record_id(spec.name, path),
-        repo=spec.name,
-        path=path,
-        language=language,
-        content=text,
-        bytes=len(text.encode("utf-8")),
-        lines=count_lines(text),
-        commit_sha=spec.commit,
-        blob_sha=blob_sha,
-        license=spec.license,
-        split=assign_split(spec.split, spec.name, path, cfg.splits),
-        is_test=is_test_path(path),
-        is_doc=is_doc(path, language, notebook),
-        is_notebook=notebook,
-        parses=None,
-    )
-    return record, None
-
-
-def _utf8(path: str) -> bool:
-    """False for a name that list_tree could not decode (its bytes are kept as lone surrogates)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def process_repo(spec: RepoSpec, source: Source, cfg: CorpusConfig, progress: bool = True) -> RepoOutput:
-    """Read `spec` at its pinned commit; filter and redact every file, counting each drop. `parses` is
-    left None: `parse_check` fills it in for the files that survive dedup."""
-    read_drops: Counter[str] = Counter()
-    filter_drops: Counter[str] = Counter()
-    candidates: list[tuple[str, str, str | None]] = []  # (path, blob sha, language or None)
-    for entry in list_tree(source.git_dir, spec.commit):
-        if not entry.path.isascii() and not _utf8(entry.path):
-            # git allows any bytes in a name; the Parquet `path` column (and the Hub) is UTF-8 only.
-            read_drops["undecodable_path"] += 1
-            continue
-        if entry.mode == MODE_SUBMODULE:
-            read_drops["submodule"] += 1
-            continue
-        if entry.mode == MODE_SYMLINK:
-            read_drops["symlink"] += 1
-            continue
-        reason = filters.path_reason(entry.path, cfg.filters)
-        language = detect_language(entry.path)
-        if reason is None and language is None and "." in entry.path.rsplit("/", 1)[-1]:
-            reason = "unsupported_language"  # has an extension we do not take; no shebang check needed
-        if reason:
-            filter_drops[reason] += 1
-            continue
-        candidates.append((entry.path, entry.sha, language))
-    # The `path` column is published as is: a file whose name holds a secret is dropped, never renamed.
-    flagged = secret_paths([path for path, _, _ in candidates])
-    if flagged:
-        filter_drops["secret_in_path"] += len(flagged)
-        candidates = [c for c in candidates if c[0] not in flagged]
-
-    fetched = fetch_blobs(source, spec.commit, {sha for _, sha, _ in candidates})
-    records: list[Record] = []
-    paths = {sha: path for path, sha, _ in candidates}  # so a corrupt object's error names its file
-    blobs = read_blobs(source.git_dir, [sha for _, sha, _ in candidates], paths=paths, repo=spec.name)
-    items = zip(candidates, blobs, strict=True)
-    if progress:  # never in a pool worker: a forked child can inherit tqdm's lock held by another thread
-        items = tqdm(items, total=len(candidates), desc=f"{spec.name:>24}", unit="file", leave=False)
-    for (path, sha, language), (_, data) in items:
-        if data is None:
-            filter_drops["missing_blob"] += 1
-            continue
-        record, reason = _to_record(spec, path, sha, data, language, cfg)
-        if record is None:
-            filter_drops[reason] += 1
-        else:
-            records.append(record)
-    records.sort(key=lambda r: r.path)
-    # Redact before anything is cached, hashed or written (the parse check runs on the survivors later).
-    records, redactions = redact_records(records)
-    drops = {"read": dict(sorted(read_drops.items())), "filter": dict(sorted(filter_drops.items()))}
-    return RepoOutput(records, drops, redactions, fetched)
 
 
 @lru_cache(maxsize=1)

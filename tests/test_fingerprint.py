@@ -37,7 +37,9 @@ def test_editing_wiring_or_help_keeps_every_cache(copy, name):
     assert _keys() == before
 
 
-@pytest.mark.parametrize("name", ["filters.py", "redact.py", "../flyte_llama_common/treesitter.py"])
+@pytest.mark.parametrize(
+    "name", ["filters.py", "redact.py", "repo_step.py", "../flyte_llama_common/treesitter.py"]
+)
 def test_editing_a_per_repo_step_invalidates_both(copy, name):
     before = _keys()
     (copy / name).write_text((copy / name).read_text() + "\n# changed\n")

@@ -214,12 +214,12 @@ def test_pool_workers_take_no_progress_bar_lock(tmp_path, monkeypatch):
     of them holds at fork time stays held forever in the child. tqdm's write lock is such a lock (taken even
     by a disabled bar), and workers used to hang in `tqdm.__new__` now and then. So a build without progress
     bars (every pool worker runs so) must make none at all."""
-    from dataset_builder import pipeline
+    from dataset_builder import repo_step
 
     def no_tqdm(*args, **kwargs):
         raise AssertionError("a progress bar was made in a build without progress bars")
 
-    monkeypatch.setattr(pipeline, "tqdm", no_tqdm)  # inherited by the forked workers
+    monkeypatch.setattr(repo_step, "tqdm", no_tqdm)  # inherited by the forked workers
     mirrors, config = _repos(tmp_path)
     assert main(_argv(mirrors, config, tmp_path / "out", tmp_path / "cache")) == 0
     assert (tmp_path / "out" / "manifest.json").is_file()
