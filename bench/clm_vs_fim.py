@@ -7,7 +7,9 @@ all scored on the same tasks (`--infill-from` one tasks file). Per seed: the ada
 (with its document-resampled interval) and its infilling metrics. Seed-averaged: each task's metric is
 averaged over a system's seeds, then FIM − CLM is a paired bootstrap over tasks (training/evaluation's own
 intervals), so the interval covers task sampling with seed noise averaged out; the spread over seeds is shown
-beside it. Likelihoods are ratios of sums (nats per char of the middles).
+beside it. Likelihoods are ratios of sums (nats per char of the middles). Where every run wrote its
+per-document NLLs (heldout_documents.jsonl), held-out bits per byte gets the same seed-averaged paired
+difference, resampling documents.
 """
 
 from __future__ import annotations
@@ -63,10 +65,40 @@ def _averaged(runs: list[Path], ids: list[str]) -> dict[str, list[float]]:
     return out
 
 
-def compare(fim: list[Path], clm: list[Path], seed: int = 0) -> dict:
+def _documents(run: Path) -> dict[tuple[str, str], tuple[float, int]] | None:
+    """(repo, path) -> (the adapter's summed NLL in nats, bytes), or None for a run without the file."""
+    path = run / "heldout_documents.jsonl"
+    if not path.exists():
+        return None
+    rows = (json.loads(line) for line in path.read_text().splitlines())
+    return {(r["repo"], r["path"]): (r["nats"]["adapter"], r["bytes"]) for r in rows}
+
+
+def heldout_difference(fim: list[Path], clm: list[Path], seed: int = 0) -> dict | None:
+    """FIM − CLM held-out bits per byte, each document's NLL averaged over a system's seeds, paired bootstrap
+    over documents; None unless every run has per-document NLLs for the same documents."""
     from training.evaluation import intervals
 
-    ids = sorted(set.intersection(*(set(_rows(r)) for r in fim + clm)))
+    per_run = [_documents(r) for r in fim + clm]
+    if any(d is None for d in per_run):
+        return None
+    keys = sorted(per_run[0])
+    if any(sorted(d) != keys for d in per_run):
+        raise SystemExit("the runs scored different held-out documents: compare runs of one test split")
+    ln2 = math.log(2)
+
+    def bits(runs: list[dict]) -> list[float]:
+        return [math.fsum(d[k][0] for d in runs) / len(runs) / ln2 for k in keys]
+
+    a, b = bits(per_run[: len(fim)]), bits(per_run[len(fim) :])
+    sizes = [per_run[0][k][1] for k in keys]
+    value = (math.fsum(a) - math.fsum(b)) / math.fsum(sizes)
+    return {"documents": len(keys), "value": value, "ci95": intervals.paired_ratio_ci(a, b, sizes, seed)}
+
+
+def _differences(fim: list[Path], clm: list[Path], ids: list[str], seed: int) -> dict:
+    from training.evaluation import intervals
+
     a, b = _averaged(fim, ids), _averaged(clm, ids)
     diff = {}
     for m in METRICS:
@@ -76,10 +108,23 @@ def compare(fim: list[Path], clm: list[Path], seed: int = 0) -> dict:
         na, nb, d = a[f"nll_{mode}"], b[f"nll_{mode}"], a["chars"]
         value = (math.fsum(na) - math.fsum(nb)) / math.fsum(d)
         diff[f"nats_per_char_{mode}"] = {"value": value, "ci95": intervals.paired_ratio_ci(na, nb, d, seed)}
+    return diff
+
+
+def compare(fim: list[Path], clm: list[Path], seed: int = 0) -> dict:
+    ids = sorted(set.intersection(*(set(_rows(r)) for r in fim + clm)))
+    # The i-th FIM run against the i-th CLM run: the same seed, so the same data order and LoRA init; the
+    # per-seed differences show whether the seed-averaged one holds seed by seed.
+    pairs = [
+        {**_differences([f], [c], ids, seed), "heldout_bits_per_byte": heldout_difference([f], [c], seed)}
+        for f, c in zip(fim, clm, strict=False)
+    ]
     return {
         "tasks": len(ids),
         "seeds": {"fim": [_seed_view(r, ids) for r in fim], "clm": [_seed_view(r, ids) for r in clm]},
-        "fim_minus_clm_seed_averaged": diff,
+        "fim_minus_clm_seed_averaged": _differences(fim, clm, ids, seed),
+        "fim_minus_clm_per_seed": pairs,
+        "fim_minus_clm_heldout_bits_per_byte": heldout_difference(fim, clm, seed),
     }
 
 
@@ -104,6 +149,18 @@ def main(argv: list[str] | None = None) -> None:
     for m, d in report["fim_minus_clm_seed_averaged"].items():
         lo, hi = d["ci95"]
         print(f"  {m:20s} {d['value']:+.4f} [{lo:+.4f}, {hi:+.4f}]")
+    print("FIM − CLM per seed (run i against run i), paired bootstrap over tasks:")
+    for m in [*report["fim_minus_clm_seed_averaged"], "heldout_bits_per_byte"]:
+        per_seed = [d[m] for d in report["fim_minus_clm_per_seed"] if d[m] is not None]
+        if not per_seed:
+            continue
+        cells = [f"{d['value']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]" for d in per_seed]
+        print(f"  {m:20s} " + " | ".join(cells))
+    held = report["fim_minus_clm_heldout_bits_per_byte"]
+    if held is not None:
+        lo, hi = held["ci95"]
+        print(f"FIM − CLM held-out bits per byte, seed-averaged per document, paired bootstrap over the "
+              f"{held['documents']} documents: {held['value']:+.4f} [{lo:+.4f}, {hi:+.4f}]")  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 

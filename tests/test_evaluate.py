@@ -190,10 +190,18 @@ def test_base_and_adapter_in_one_run_match_the_bare_base(folders, tmp_path, monk
     assert len(tasks) == on_disk["infilling"]["base"]["overall"]["tasks"] == 4
     outputs = (tmp_path / "both" / "infilling_outputs.jsonl").read_text().splitlines()
     assert len(outputs) == 8  # 4 tasks x (base, adapter)
+    docs = [json.loads(x) for x in (tmp_path / "both" / "heldout_documents.jsonl").read_text().splitlines()]
+    for name in ("base", "adapter"):  # the per-document NLLs add up to the aggregate, document by document
+        overall = on_disk["perplexity"][name]["overall"]
+        assert len(docs) == overall["documents"] and sum(d["bytes"] for d in docs) == overall["bytes"]
+        bits = sum(d["nats"][name] for d in docs) / math.log(2) / overall["bytes"]
+        assert bits == pytest.approx(overall["bits_per_byte"], rel=1e-9)
+    assert {d["repo"] for d in docs} == set(on_disk["perplexity"]["base"]["by_repo"])
     assert {p.name for p in (tmp_path / "both").iterdir()} == {
         "eval_results.json",
         "infilling_tasks.jsonl",
         "infilling_outputs.jsonl",
+        "heldout_documents.jsonl",
     }  # no temp files left behind
     assert "adapter" in str(summary_table(on_disk).columns[-2].header)
 

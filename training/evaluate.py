@@ -18,9 +18,16 @@ import torch
 
 from training.eval_config import EvalConfig, eval_config_from_args, evaluate_parser, given_fields
 from training.eval_results import portable_location
-from training.evaluation.perplexity import encode_documents, group_metrics, score_documents, sliding_windows
+from training.evaluation.perplexity import (
+    document_rows,
+    encode_documents,
+    group_metrics,
+    score_documents,
+    sliding_windows,
+)
 
 OUTPUTS_FILE = "infilling_outputs.jsonl"
+DOCUMENTS_FILE = "heldout_documents.jsonl"  # per-document NLLs, for paired comparisons across runs
 
 
 def model_passes(model: torch.nn.Module) -> list[tuple[str, contextlib.AbstractContextManager]]:
@@ -406,6 +413,9 @@ def evaluate(args: EvalConfig) -> dict[str, Any]:
     if outputs:  # what each model wrote for each task: for reading, not part of the §4 contract
         lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in outputs)
         write_text_atomic(Path(args.out).with_name(OUTPUTS_FILE), lines)
+    rows = document_rows(doc_nll, records)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    write_text_atomic(Path(args.out).with_name(DOCUMENTS_FILE), lines)
     print_summary(results)
     print(
         f"wrote {os.fspath(args.out)}" + (f" and {infill.TASKS_FILE} ({len(tasks)} tasks)" if tasks else "")

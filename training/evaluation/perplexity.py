@@ -131,3 +131,20 @@ def group_metrics(
             members.setdefault(record[key], []).append(i)
         block[group] = {name: metrics(members[name]) for name in sorted(members)}
     return block
+
+
+def document_rows(
+    doc_nll: Mapping[str, Sequence[float]], records: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per scored document: where it is from, its size and each model's summed NLL in nats. Written
+    beside eval_results.json so that two runs (two seeds, two objectives) are compared per document,
+    which the aggregates alone do not allow."""
+    return [
+        {
+            "repo": r["repo"],
+            "path": r["path"],
+            "bytes": len(r["content"].encode("utf-8")),
+            "nats": {name: nll[i] for name, nll in doc_nll.items()},
+        }
+        for i, r in enumerate(records)
+    ]
