@@ -74,12 +74,12 @@ def _documents(run: Path) -> dict[tuple[str, str], tuple[float, int]] | None:
     return {(r["repo"], r["path"]): (r["nats"]["adapter"], r["bytes"]) for r in rows}
 
 
-def heldout_difference(fim: list[Path], clm: list[Path], seed: int = 0) -> dict | None:
-    """FIM − CLM held-out bits per byte, each document's NLL averaged over a system's seeds, paired bootstrap
-    over documents; None unless every run has per-document NLLs for the same documents."""
+def heldout_difference(fim: list[dict | None], clm: list[dict | None], seed: int = 0) -> dict | None:
+    """FIM − CLM held-out bits per byte from each run's `_documents`, each document's NLL averaged over a
+    system's seeds, paired bootstrap over documents; None unless every run has per-document NLLs."""
     from training.evaluation import intervals
 
-    per_run = [_documents(r) for r in fim + clm]
+    per_run = [*fim, *clm]
     if any(d is None for d in per_run):
         return None
     keys = sorted(per_run[0])
@@ -113,18 +113,19 @@ def _differences(fim: list[Path], clm: list[Path], ids: list[str], seed: int) ->
 
 def compare(fim: list[Path], clm: list[Path], seed: int = 0) -> dict:
     ids = sorted(set.intersection(*(set(_rows(r)) for r in fim + clm)))
+    docs_f, docs_c = [_documents(r) for r in fim], [_documents(r) for r in clm]
     # The i-th FIM run against the i-th CLM run: the same seed, so the same data order and LoRA init; the
     # per-seed differences show whether the seed-averaged one holds seed by seed.
     pairs = [
-        {**_differences([f], [c], ids, seed), "heldout_bits_per_byte": heldout_difference([f], [c], seed)}
-        for f, c in zip(fim, clm, strict=False)
+        {**_differences([f], [c], ids, seed), "heldout_bits_per_byte": heldout_difference([df], [dc], seed)}
+        for f, c, df, dc in zip(fim, clm, docs_f, docs_c, strict=False)
     ]
     return {
         "tasks": len(ids),
         "seeds": {"fim": [_seed_view(r, ids) for r in fim], "clm": [_seed_view(r, ids) for r in clm]},
         "fim_minus_clm_seed_averaged": _differences(fim, clm, ids, seed),
         "fim_minus_clm_per_seed": pairs,
-        "fim_minus_clm_heldout_bits_per_byte": heldout_difference(fim, clm, seed),
+        "fim_minus_clm_heldout_bits_per_byte": heldout_difference(docs_f, docs_c, seed),
     }
 
 

@@ -75,10 +75,10 @@ def test_heldout_difference_is_paired_over_documents(tmp_path):
         _run(tmp_path / "f1", [0.5], [1.0], 2.0, [120.0, 180.0]),
     ]
     clm = [_run(tmp_path / f"c{s}", [0.5], [1.0], 2.0, [150.0, 250.0]) for s in range(2)]
-    held = bench.compare(fim, clm)["fim_minus_clm_heldout_bits_per_byte"]
+    report = bench.compare(fim, clm)
+    held = report["fim_minus_clm_heldout_bits_per_byte"]
     assert held["documents"] == 2
     assert held["value"] == pytest.approx(((110 + 190) - (150 + 250)) / ln2 / 200)
-    report = bench.compare(fim, clm)
     per_seed = [d["heldout_bits_per_byte"]["value"] for d in report["fim_minus_clm_per_seed"]]
     assert per_seed == pytest.approx([(300 - 400) / ln2 / 200] * 2)  # each FIM seed sums to 300 nats
     lo, hi = held["ci95"]
