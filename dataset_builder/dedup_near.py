@@ -216,6 +216,33 @@ def minhash_signatures(
     return sig, counts
 
 
+def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of n-point Gauss-Legendre quadrature, as np.polynomial.legendre.leggauss gives
+    them (to ~1e-15; tested), by Newton's method on the Legendre recurrence.
+
+    Why not leggauss: it finds the nodes with LAPACK's eigvalsh, which wakes OpenBLAS's thread pool, and
+    those threads then spin on the CPU for a while (~0.2 CPU-s of every cold build, taken from the
+    per-repo workers). Elementwise numpy never wakes them."""
+
+    def legendre(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P_n(x), P_n'(x)) by the recurrence m P_m = (2m-1) x P_{m-1} - (m-1) P_{m-2}."""
+        p0, p1 = np.ones_like(x), x
+        for m in range(2, n + 1):
+            p0, p1 = p1, ((2 * m - 1) * x * p1 - (m - 1) * p0) / m
+        return p1, n * (x * p1 - p0) / (x * x - 1)
+
+    x = np.cos(np.pi * (np.arange(1, n + 1) - 0.25) / (n + 0.5))  # Tricomi's first guesses, descending
+    for _ in range(100):
+        value, slope = legendre(x)
+        step = value / slope
+        x = x - step
+        if np.abs(step).max() < 1e-16:
+            break
+    _, slope = legendre(x)
+    weights = 2 / ((1 - x * x) * slope * slope)
+    return x[::-1].copy(), weights[::-1].copy()
+
+
 @cache
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows per band) that datasketch's MinHashLSH picks for this threshold: over every b·r ≤
@@ -226,7 +253,7 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     (b, r) at once, give the same optimum (tested) without importing scipy."""
     pairs = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], float)
     bands, rows = pairs[:, :1], pairs[:, 1:]
-    nodes, weights = np.polynomial.legendre.leggauss(64)
+    nodes, weights = gauss_legendre(64)
 
     def integral(lo: float, hi: float, miss: bool) -> np.ndarray:
         total = np.zeros(len(pairs))

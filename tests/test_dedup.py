@@ -23,6 +23,7 @@ from dataset_builder.dedup_near import (
     affine32_permutations,
     candidate_pairs,
     fmix32,
+    gauss_legendre,
     hash_powers,
     lsh_params,
     minhash_signatures,
@@ -286,6 +287,28 @@ def test_permutations_and_lsh_params_equal_datasketch():
             assert lsh_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
     lsh = MinHashLSH(threshold=0.7, num_perm=256)
     assert lsh_params(0.7, 256) == (lsh.b, lsh.r)
+
+
+def test_gauss_legendre_equals_numpy_and_lsh_params_need_no_lapack(monkeypatch):
+    # leggauss finds its nodes with LAPACK, which wakes OpenBLAS's spinning thread pool in every build.
+    for n in (1, 2, 7, 16, 64, 100):
+        nodes, weights = gauss_legendre(n)
+        ref_nodes, ref_weights = np.polynomial.legendre.leggauss(n)
+        assert np.allclose(nodes, ref_nodes, rtol=0, atol=1e-14)
+        assert np.allclose(weights, ref_weights, rtol=0, atol=1e-14)
+
+    lsh = MinHashLSH(threshold=0.7, num_perm=256)
+
+    def no_lapack(*args, **kwargs):
+        raise AssertionError("lsh_params called LAPACK")
+
+    monkeypatch.setattr(np.linalg, "eigvalsh", no_lapack)
+    monkeypatch.setattr(np.linalg, "eigh", no_lapack)
+    lsh_params.cache_clear()
+    try:
+        assert lsh_params(0.7, 256) == (lsh.b, lsh.r)
+    finally:
+        lsh_params.cache_clear()
 
 
 def test_near_dedup_never_imports_scipy():
