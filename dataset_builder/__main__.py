@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -225,4 +226,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is written and flushed by now. Without this, the interpreter's shutdown collections walk
+    # every object that pyarrow, pandas and `datasets` made, again and again while modules are torn down:
+    # ~0.25 s of each cold build's process (measured), after the work is done. Frozen objects are skipped;
+    # atexit handlers still run, and the OS frees the memory.
+    gc.freeze()
+    sys.exit(code)

@@ -148,11 +148,23 @@ def _parse_all(items: list[tuple[str, str]]) -> list[bool | None]:
     return [parses(language, content) for language, content in items]
 
 
+def byte_slices(sizes: list[int], slices: int) -> list[tuple[int, int]]:
+    """[start, end) bounds that cut items of these sizes, in order, into at most `slices` contiguous runs
+    of about equal total size (none empty)."""
+    total, bounds, acc = sum(sizes), [0], 0
+    for i, size in enumerate(sizes):
+        acc += size
+        if acc >= total * len(bounds) / slices and len(bounds) < slices and i + 1 < len(sizes):
+            bounds.append(i + 1)
+    bounds.append(len(sizes))
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
 def parse_check(
     records: list[Record], cfg: CorpusConfig, cache_dir: Path | None = None, workers: int = 2
 ) -> int:
     """Set `parses` on every record (in place), reusing the per-repo memo of earlier builds; returns how
-    many files were parsed now. Work is split into `workers` contiguous slices of about equal bytes."""
+    many files were parsed now. Work is split into contiguous slices of about equal bytes (byte_slices)."""
     memos: dict[str, dict[str, bool | None]] = {}
     keys = {spec.name: (spec.commit, repo_cache_key(spec, cfg)) for spec in cfg.repos}
     if cache_dir:
@@ -161,14 +173,11 @@ def parse_check(
     items = [(r.language, r.content) for r in todo]
     total = sum(len(c) for _, c in items)
     if workers > 1 and total > 1_000_000:  # below ~1 MB a pool costs more than it saves
-        bounds, acc = [0], 0
-        for i, (_, content) in enumerate(items):
-            acc += len(content)
-            if acc >= total * len(bounds) / workers and len(bounds) < workers:
-                bounds.append(i + 1)
-        bounds.append(len(items))
+        # 8 slices per worker, handed out as workers free up: bytes are not time (tree-sitter reads YAML
+        # twice as fast as Go), and with one slice per worker one of them sat idle ~0.25 s at the end.
+        bounds = byte_slices([len(content) for _, content in items], workers * 8)
         with _pool(workers) as pool:
-            parts = pool.map(_parse_all, [items[a:b] for a, b in pairwise(bounds)])
+            parts = pool.map(_parse_all, [items[a:b] for a, b in bounds])
             results = [x for part in parts for x in part]
     else:
         results = _parse_all(items)
