@@ -114,6 +114,11 @@ def child(build_args: list[str]) -> None:
     runpy.run_module("dataset_builder", run_name="__main__", alter_sys=True)
 
 
+def _parent(calls: list[dict]) -> int:
+    """The pid of the build's own process: the one that called build_corpus."""
+    return next(c["pid"] for c in calls if c["fn"] == "build_corpus")
+
+
 def _cost(call: dict) -> float:
     """CPU-s of one call and of the git processes it ran."""
     return call["cpu1"] - call["cpu0"] + call["kids1"] - call["kids0"]
@@ -122,7 +127,7 @@ def _cost(call: dict) -> float:
 def phases(calls: list[dict], wall: float) -> list[tuple[str, float, float, float]]:
     """(name, start, end, parent CPU-s) of each phase of one build, from its logged calls. The parent is
     the process that called build_corpus; its phases are the gaps between the calls that mark them."""
-    parent = next(c["pid"] for c in calls if c["fn"] == "build_corpus")
+    parent = _parent(calls)
     once = {c["fn"]: c for c in calls if c["pid"] == parent}
     bounds = [  # (phase that ends here, time, parent CPU so far)
         ("start-up", once["build_corpus"]["start"], once["build_corpus"]["cpu0"]),
@@ -144,7 +149,7 @@ def phases(calls: list[dict], wall: float) -> list[tuple[str, float, float, floa
 
 def report(calls: list[dict], wall: float, cpu: float, cores: int) -> str:
     """The phase table, the process tree's CPU and idle time, and this design's floor."""
-    parent = next(c["pid"] for c in calls if c["fn"] == "build_corpus")
+    parent = _parent(calls)
     workers = [c for c in calls if c["pid"] != parent]
     rows, serial_wall = [], 0.0
     for name, start, end, own in phases(calls, wall):
@@ -171,9 +176,10 @@ def report(calls: list[dict], wall: float, cpu: float, cores: int) -> str:
 def run_once(mirrors: Path, config: Path | None) -> tuple[list[dict], float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp, "calls.jsonl")
-        cmd = [sys.executable, __file__, "--child", "build", "--mirrors", str(mirrors), "--out", f"{tmp}/out",
-               "--cache-dir", f"{tmp}/cache", "--no-progress"]  # fmt: skip
-        cmd += ["--config", str(config.resolve())] if config else []
+        # `--flag=value`: a path that starts with "-" stays a value, never becomes an option
+        cmd = [sys.executable, __file__, "--child", "build", f"--mirrors={mirrors}", f"--out={tmp}/out",
+               f"--cache-dir={tmp}/cache", "--no-progress"]  # fmt: skip
+        cmd += [f"--config={config.resolve()}"] if config else []
         before, start = os.times(), time.perf_counter()
         env = {**os.environ, LOG_ENV: str(log)}
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)

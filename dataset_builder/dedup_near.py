@@ -218,10 +218,10 @@ def minhash_signatures(
 
 def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of n-point Gauss-Legendre quadrature, as np.polynomial.legendre.leggauss gives
-    them (to ~1e-15; tested), by Newton's method on the Legendre recurrence.
+    them (to 1e-14; tested), by Newton's method on the Legendre recurrence.
 
     Why not leggauss: it finds the nodes with LAPACK's eigvalsh, which wakes OpenBLAS's thread pool, and
-    those threads then spin on the CPU for a while (~0.2 CPU-s of every cold build, taken from the
+    those threads then spin on the CPU for a while (0.1-0.2 CPU-s of every cold build, taken from the
     per-repo workers). Elementwise numpy never wakes them."""
 
     def legendre(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
